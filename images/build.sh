@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds the local language images without a registry: a root filesystem made here,
+# `docker import`ed as a base, then `docker build` on top with the colour rules as a label.
+# Usage: images/build.sh [--if-missing] [shell|python-pytest ...]   (default: all)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+prefix=cyber-dojo-local
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+suite=${DEBIAN_SUITE:-bookworm}
+export DOCKER_BUILDKIT=0   # the classic builder uses the imported base as it is, no registry
+
+if_missing=false
+if [ "${1:-}" = --if-missing ]; then if_missing=true; shift; fi
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(shell python-pytest)
+
+rootfs_shell() {  # $1: empty folder to fill
+  local root=$1
+  mkdir -p "$root"/{bin,etc,tmp,sandboxes}
+  chmod 1777 "$root/tmp"
+  cp "$(command -v busybox)" "$root/bin/busybox"
+  LC_ALL=C ldd "$root/bin/busybox" 2>&1 | grep -q "not a dynamic" ||
+    { echo "busybox is not static: install busybox-static" >&2; exit 1; }
+  for applet in $("$root/bin/busybox" --list); do
+    [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$root/etc/passwd"
+  printf 'root:x:0:\nsandbox:x:5000:\nnogroup:x:65534:\n' > "$root/etc/group"
+}
+
+rootfs_python-pytest() {  # $1: empty folder to fill
+  local root=$1
+  debootstrap --variant=minbase --include=python3-pytest "$suite" "$root" "$mirror" >&2
+  chroot "$root" groupadd --gid 5000 sandbox
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* "$root"/usr/share/man/*
+  mkdir -p "$root/sandboxes"
+}
+
+build() {  # $1: image folder name
+  local name=$1 image="$prefix/$1:latest" base="$prefix/$1-base:latest"
+  if $if_missing && docker image inspect "$image" >/dev/null 2>&1; then
+    echo "image $image is present"; return
+  fi
+  local started=$SECONDS work
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  echo "building $image ..."
+  "rootfs_$name" "$work/rootfs"
+  tar --numeric-owner -C "$work/rootfs" -c . | docker import - "$base" >/dev/null
+  docker build -q --build-arg "BASE=$base" \
+    --label "org.cyber-dojo.runner.colour-rules=$(cat "$here/$name/colour_rules.json")" \
+    -t "$image" "$here/$name" >/dev/null
+  echo "built $image in $((SECONDS - started)) s"
+}
+
+for name in "${names[@]}"; do build "$name"; done

@@ -1,0 +1,1 @@
+"""What the API, the workers and the reaper share: settings, identifiers, errors."""

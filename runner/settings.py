@@ -1,0 +1,66 @@
+"""The runner's settings: one typed object read from RUNNER_* environment variables."""
+
+from __future__ import annotations
+
+import fnmatch
+from functools import cached_property
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KiB = 1024
+MiB = 1024 * KiB
+
+LOCAL_IMAGES = ("cyber-dojo-local/shell:latest", "cyber-dojo-local/python-pytest:latest")
+
+
+class Settings(BaseSettings):
+    """Every knob of the runner, with its default; each is overridable as RUNNER_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="RUNNER_", frozen=True, extra="ignore")
+
+    # Names and labels every volume and container, so that several runners (or test sessions)
+    # can share one docker engine and each cleans up only what it made.
+    instance: str = "runner"
+    # Comma-separated glob patterns of the image references a kata may use.
+    images: str = ",".join(LOCAL_IMAGES)
+    # The image of the short root/admin containers that prepare volumes and sandboxes.
+    helper_image: str = "cyber-dojo-local/shell:latest"
+    docker_host: str = "unix:///var/run/docker.sock"
+    docker_timeout_s: int = 60
+    # A JSON file {image_name: colour rules} that overrides the rules in an image's label.
+    colour_rules_file: str = ""
+
+    # Limits of every run container (ARCHITECTURE.md, "On the docker host").
+    pids_limit: int = 128
+    memory_bytes: int = 768 * MiB
+    nano_cpus: int = 1_000_000_000
+    fsize_bytes: int = 16 * MiB
+    nofile: int = 256
+    stack_bytes: int = 8 * MiB
+    tmpfs_bytes: int = 64 * MiB
+    # What a run hands back: the first output_bytes of stdout and of stderr, files up to
+    # file_bytes each, at most max_created created files.
+    output_bytes: int = 50 * KiB
+    file_bytes: int = 50 * KiB
+    max_created: int = 16
+    # How long past max_seconds the runner waits for the in-container timer before it kills
+    # the container itself.
+    kill_grace_s: float = 1.5
+
+    @cached_property
+    def image_patterns(self) -> tuple[str, ...]:
+        """The allow-list as a tuple of glob patterns."""
+        return tuple(p.strip() for p in self.images.split(",") if p.strip())
+
+    def image_allowed(self, image_name: str) -> bool:
+        """True when image_name (an untagged name means :latest) matches the allow-list."""
+        reference = normalise_image_name(image_name)
+        return any(fnmatch.fnmatchcase(reference, p) for p in self.image_patterns)
+
+
+def normalise_image_name(image_name: str) -> str:
+    """Adds the implicit ':latest' tag to an untagged, undigested image reference."""
+    last = image_name.rsplit("/", 1)[-1]
+    if "@" in image_name or ":" in last:
+        return image_name
+    return f"{image_name}:latest"

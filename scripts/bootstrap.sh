@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Makes this machine ready to run and test the runner, doing only what is missing:
+# Debian packages, a docker engine, the venv with the pinned requirements, the local images.
+# A second run finds everything in place and takes a few seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+state=.run   # ignored by git: the engine's pid and log, stamps
+mkdir -p "$state"
+
+say() { printf 'bootstrap: %s\n' "$*"; }
+
+# 1. Debian packages, when a command they provide is missing.
+missing=()
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { say "need root to install ${missing[*]}"; exit 1; }
+  say "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# 2. A docker engine: use the one that answers, else start one (no bridge: run containers
+#    have no network, and nothing here may leave loopback).
+if ! timeout 10 docker info >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || { say "no docker engine answers, and starting one needs root"; exit 1; }
+  say "starting dockerd (log: $state/dockerd.log)"
+  nohup dockerd --bridge=none --iptables=false --pidfile "$PWD/$state/dockerd.pid" \
+    > "$state/dockerd.log" 2>&1 &
+  for _ in $(seq 60); do
+    timeout 5 docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  timeout 10 docker info >/dev/null 2>&1 || { say "dockerd did not start:"; tail -20 "$state/dockerd.log"; exit 1; }
+fi
+
+# 3. The venv, reinstalled when a requirements file changes.
+stamp=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$state/venv.stamp" 2>/dev/null)" != "$stamp" ]; then
+  say "installing the pinned requirements into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  echo "$stamp" > "$state/venv.stamp"
+fi
+
+# 4. The local language images, built when missing.
+bash images/build.sh --if-missing

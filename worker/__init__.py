@@ -1,0 +1,1 @@
+"""The Celery workers: every job that touches Docker runs here."""

@@ -1,0 +1,80 @@
+"""One docker host as the operations see it: the client, the settings, what is cached."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from runner.settings import Settings, normalise_image_name
+from worker.colour import COLOUR_RULES_LABEL, BadRules, ColourRules, parse_rules
+from worker.docker_host import connect, docker_errors
+
+log = logging.getLogger(__name__)
+
+RUNNER_LABEL = "org.cyber-dojo.runner"  # its value is the runner's instance name
+
+
+@dataclass
+class Host:
+    """The docker client and settings the operations use, and colour rules by image id."""
+
+    settings: Settings
+    client: docker.DockerClient
+    _rules: dict[str, ColourRules | None] = field(default_factory=dict)
+    _overrides: dict[str, object] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def connect(cls, settings: Settings) -> Host:
+        """A Host for the engine the settings name, with the operator's rule overrides."""
+        host = cls(settings, connect(settings))
+        if settings.colour_rules_file:
+            overrides = json.loads(Path(settings.colour_rules_file).read_text())
+            host._overrides = {normalise_image_name(k): v for k, v in overrides.items()}
+        return host
+
+    def labels(self, kata_id: str, role: str, **more: str) -> dict[str, str]:
+        """The labels of a volume or container of this runner instance."""
+        labels = {RUNNER_LABEL: self.settings.instance, f"{RUNNER_LABEL}.kata_id": kata_id}
+        labels[f"{RUNNER_LABEL}.role"] = role
+        labels.update({f"{RUNNER_LABEL}.{key}": value for key, value in more.items()})
+        return labels
+
+    def volume_name(self, kata_id: str) -> str:
+        """The name of a kata's volume."""
+        return f"{self.settings.instance}-kata-{kata_id}"
+
+    def colour_rules(self, image_name: str) -> ColourRules | None:
+        """The image's colour rules (the operator's override first), None when unusable.
+
+        Raises ImageNotFound when the image is not on the host. Rules are parsed once per
+        image id: a re-tagged image gets its new rules.
+        """
+        with docker_errors():
+            image = self.client.api.inspect_image(image_name)
+        image_id = str(image["Id"])
+        with self._lock:
+            if image_id not in self._rules:
+                self._rules[image_id] = self._parse_rules(image_name, image)
+            return self._rules[image_id]
+
+    def _parse_rules(self, image_name: str, image: dict[str, object]) -> ColourRules | None:
+        document = self._overrides.get(normalise_image_name(image_name))
+        if document is None:
+            config = image.get("Config") or {}
+            labels = (config.get("Labels") if isinstance(config, dict) else None) or {}
+            document = labels.get(COLOUR_RULES_LABEL)
+        if document is None:
+            log.warning("image %s has no colour rules (label %s)", image_name, COLOUR_RULES_LABEL)
+            return None
+        try:
+            return parse_rules(document)
+        except BadRules as error:
+            log.warning("image %s has unusable colour rules: %s", image_name, error)
+            return None

@@ -1,0 +1,43 @@
+"""The limits every container of the runner gets, from the settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from docker.types import LogConfig, Ulimit
+
+from runner.settings import Settings
+
+
+def run_limits(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments of containers.create for a run container (ARCHITECTURE.md)."""
+    return {
+        "network_mode": "none",
+        "read_only": True,
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={settings.tmpfs_bytes},mode=1777"},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "init": True,
+        "pids_limit": settings.pids_limit,
+        "mem_limit": settings.memory_bytes,
+        "memswap_limit": settings.memory_bytes,  # equal to mem_limit: no swap
+        "nano_cpus": settings.nano_cpus,
+        # Not nproc: it counts a uid's processes across every container on the host, and an
+        # avatar's uid repeats across katas; pids_limit is the per-container bound.
+        "ulimits": [
+            Ulimit(name="core", soft=0, hard=0),
+            Ulimit(name="fsize", soft=settings.fsize_bytes, hard=settings.fsize_bytes),
+            Ulimit(name="nofile", soft=settings.nofile, hard=settings.nofile),
+            Ulimit(name="stack", soft=settings.stack_bytes, hard=settings.stack_bytes),
+        ],
+        # Output reaches the worker through the attach stream only: no log file on the host.
+        "log_config": LogConfig(type=LogConfig.types.NONE),
+    }
+
+
+def admin_limits(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for the short root containers that prepare volumes and sandboxes.
+
+    The same limits, but root keeps CAP_CHOWN to hand a new sandbox to its avatar's uid.
+    """
+    return {**run_limits(settings), "cap_add": ["CHOWN"]}

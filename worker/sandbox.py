@@ -1,0 +1,233 @@
+"""The operations on a kata's volume, one per job kind of API.md.
+
+Each takes the Host, the job's identifiers and inputs, and returns the job's result; each
+raises a RunnerError (kata_not_found, avatar_not_found, image_not_found, docker_unavailable)
+when it cannot do its job. Every container an operation starts is removed before it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from importlib import resources
+
+import docker.errors
+
+from runner.errors import AvatarNotFound, KataNotFound, RunnerError
+from runner.identifiers import SANDBOX_GID, avatar_uid, check_kata_id, check_max_seconds
+from worker.docker_host import ContainerSpec, docker_errors, remove_container, run_container
+from worker.host import RUNNER_LABEL, Host
+from worker.limits import admin_limits, run_limits
+from worker.protocol import parse_frames, request_tar, tar_of
+from worker.results import RunResult, run_result
+
+log = logging.getLogger(__name__)
+
+RUN_SCRIPT = resources.files("worker").joinpath("run.sh").read_text()
+ADMIN_SCRIPT = resources.files("worker").joinpath("admin.sh").read_text()
+NO_SANDBOX_EXIT = 91  # run.sh and admin.sh: the avatar's sandbox folder does not exist
+NO_LAYOUT_EXIT = 93  # admin.sh: the volume has no .runner folder (new_kata never ran)
+ADMIN_DEADLINE_S = 60.0
+RESULT_BYTES = 64 * 1024 * 1024  # the most of a run script's report the worker reads
+VOLUME_IN_USE_WAIT_S = 10.0
+
+
+def new_kata(host: Host, kata_id: str, image_name: str, *, job_id: str = "", now: datetime | None = None) -> dict[str, object]:
+    """Creates the kata's volume if it is missing, lays it out, records the hello time."""
+    check_kata_id(kata_id)
+    host.colour_rules(image_name)  # image_not_found before anything is made
+    with docker_errors():
+        host.client.volumes.create(host.volume_name(kata_id), labels=host.labels(kata_id, "kata"))
+    _admin(host, kata_id, "root", ["kata", _iso(now)], job_id=job_id)
+    return {}
+
+
+def old_kata(host: Host, kata_id: str, *, job_id: str = "") -> dict[str, object]:
+    """Removes every container of the kata, confirms they are gone, then removes its volume."""
+    check_kata_id(kata_id)
+    remove_kata_containers(host, kata_id)
+    give_up = time.monotonic() + VOLUME_IN_USE_WAIT_S
+    with docker_errors():
+        while True:
+            try:
+                host.client.api.remove_volume(host.volume_name(kata_id))
+                return {}
+            except docker.errors.NotFound:
+                return {}
+            except docker.errors.APIError as error:
+                # 409 "volume is in use": a container of another runner instance, or one
+                # created between the listing and now; remove again, then retry.
+                if error.status_code != 409 or time.monotonic() > give_up:
+                    raise
+                remove_kata_containers(host, kata_id)
+                time.sleep(0.1)
+
+
+def remove_kata_containers(host: Host, kata_id: str) -> int:
+    """Force-removes every container that mounts or serves the kata; returns how many."""
+    with docker_errors():
+        found = host.client.api.containers(
+            all=True, quiet=True, filters={"label": [f"{RUNNER_LABEL}.kata_id={kata_id}"]}
+        ) + host.client.api.containers(
+            all=True, quiet=True, filters={"volume": host.volume_name(kata_id)}
+        )
+    ids = {c["Id"] for c in found}
+    for container_id in ids:
+        remove_container(host.client, container_id)
+    return len(ids)
+
+
+def new_avatar(
+    host: Host,
+    kata_id: str,
+    avatar_name: str,
+    image_name: str,
+    starting_files: Mapping[str, str],
+    *,
+    job_id: str = "",
+    now: datetime | None = None,
+) -> dict[str, object]:
+    """Sets the avatar's sandbox to exactly starting_files, owned by the avatar's uid."""
+    check_kata_id(kata_id)
+    uid = avatar_uid(avatar_name)
+    host.colour_rules(image_name)
+    _admin(host, kata_id, "root", ["avatar", avatar_name, str(uid), _iso(now)], job_id=job_id)
+    _admin(host, kata_id, f"{uid}:{SANDBOX_GID}", ["fill", avatar_name], job_id=job_id,
+           stdin=request_tar(starting_files), avatar_name=avatar_name)
+    return {}
+
+
+def old_avatar(host: Host, kata_id: str, avatar_name: str, *, job_id: str = "") -> dict[str, object]:
+    """Removes the avatar's sandbox; succeeds if it is already gone."""
+    check_kata_id(kata_id)
+    uid = avatar_uid(avatar_name)
+    try:
+        _admin(host, kata_id, f"{uid}:{SANDBOX_GID}", ["empty", avatar_name], job_id=job_id,
+               avatar_name=avatar_name)
+    except AvatarNotFound:
+        return {}
+    _admin(host, kata_id, "root", ["remove", avatar_name], job_id=job_id)
+    return {}
+
+
+def run(
+    host: Host,
+    kata_id: str,
+    avatar_name: str,
+    image_name: str,
+    changed_files: Mapping[str, str],
+    deleted_filenames: Sequence[str] = (),
+    max_seconds: int = 10,
+    *,
+    job_id: str = "",
+    fence: int = 0,
+    now: datetime | None = None,
+) -> RunResult:
+    """Deletes, writes, then runs cyber-dojo.sh in the avatar's sandbox; judges the colour."""
+    check_kata_id(kata_id)
+    check_max_seconds(max_seconds)
+    uid = avatar_uid(avatar_name)
+    settings = host.settings
+    volume = _existing_volume(host, kata_id)
+    rules = host.colour_rules(image_name)
+    job_id = job_id or _job_id()
+    sandbox = f"/sandboxes/{avatar_name}"
+    spec = ContainerSpec(
+        image=image_name,
+        command=["sh", "-c", RUN_SCRIPT, "run", str(max_seconds),
+                 str(settings.output_bytes + 1), str(settings.file_bytes + 1)],
+        user=f"{uid}:{SANDBOX_GID}",
+        name=f"{settings.instance}-{kata_id}-{avatar_name}-{job_id}",
+        labels=host.labels(kata_id, "run", avatar=avatar_name, job_id=job_id, fence=str(fence)),
+        volume=volume,
+        limits=run_limits(settings),
+        # Only these: the runner's own environment (its Redis URL, its token) never passes.
+        environment={
+            "CYBER_DOJO_KATA_ID": kata_id,
+            "CYBER_DOJO_AVATAR_NAME": avatar_name,
+            "CYBER_DOJO_IMAGE_NAME": image_name,
+            "CYBER_DOJO_SANDBOX": sandbox,
+            "HOME": sandbox,
+        },
+        # Not working_dir=sandbox: the engine would create a missing one as root.
+        working_dir="/sandboxes",
+        # The engine writes the run time into root-owned .runner before the container starts.
+        archives=[("/sandboxes/.runner", tar_of({"run_at": (_iso(now) + "\n").encode()}))],
+    )
+    outcome = run_container(host.client, spec, request_tar(changed_files, deleted_filenames),
+                            max_seconds + settings.kill_grace_s, RESULT_BYTES)
+    frames = parse_frames(outcome.stdout)
+    if frames.status is None and outcome.exit_code == NO_SANDBOX_EXIT:
+        raise AvatarNotFound(f"kata {kata_id} has no sandbox for {avatar_name}")
+    if outcome.stderr:
+        log.warning("run script of %s/%s wrote to stderr: %r", kata_id, avatar_name, outcome.stderr[:500])
+    return run_result(
+        frames,
+        exit_code=outcome.exit_code,
+        killed=outcome.killed,
+        oom_killed=outcome.oom_killed,
+        elapsed_ms=int(outcome.elapsed_s * 1000),
+        rules=rules,
+        output_bytes=settings.output_bytes,
+        file_bytes=settings.file_bytes,
+        max_created=settings.max_created,
+    )
+
+
+def _admin(
+    host: Host,
+    kata_id: str,
+    user: str,
+    args: list[str],
+    *,
+    job_id: str,
+    stdin: bytes = b"",
+    avatar_name: str = "",
+) -> None:
+    """Runs one step of admin.sh in a container of the helper image on the kata's volume."""
+    volume = _existing_volume(host, kata_id)
+    job_id = job_id or _job_id()
+    spec = ContainerSpec(
+        image=host.settings.helper_image,
+        command=["sh", "-c", ADMIN_SCRIPT, "admin", *args],
+        user=user,
+        name=f"{host.settings.instance}-{kata_id}-{args[0]}-{job_id}",
+        labels=host.labels(kata_id, "admin", job_id=job_id),
+        volume=volume,
+        limits=admin_limits(host.settings),
+    )
+    outcome = run_container(host.client, spec, stdin, ADMIN_DEADLINE_S, 4096)
+    if outcome.exit_code == NO_SANDBOX_EXIT:
+        raise AvatarNotFound(f"kata {kata_id} has no sandbox for {avatar_name}")
+    if outcome.exit_code == NO_LAYOUT_EXIT:
+        raise KataNotFound(f"kata {kata_id} has a volume but no .runner folder: PUT the kata again")
+    if outcome.exit_code != 0 or outcome.killed:
+        raise RunnerError(
+            f"admin step {args[0]} on kata {kata_id} failed with status {outcome.exit_code}: "
+            f"{outcome.stderr.decode(errors='replace').strip()}"
+        )
+
+
+def _existing_volume(host: Host, kata_id: str) -> str:
+    """The kata's volume name; KataNotFound when it does not exist.
+
+    Checked first because the engine would silently create a missing named volume.
+    """
+    name = host.volume_name(kata_id)
+    with docker_errors():
+        try:
+            host.client.api.inspect_volume(name)
+        except docker.errors.NotFound:
+            raise KataNotFound(f"kata {kata_id} has no volume: PUT the kata") from None
+    return name
+
+
+def _job_id() -> str:
+    return "x" + secrets.token_hex(6)
+
+
+def _iso(now: datetime | None) -> str:
+    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

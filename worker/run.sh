@@ -44,7 +44,7 @@ started=${up%.*}${up#*.}
 sh ./cyber-dojo.sh > "$r/o" 2> "$r/e" < /dev/null &
 child=$!
 { sleep "$max_seconds"; : > "$r/timed_out"; kill -9 "$child"; } 2>/dev/null &
-wait "$child"
+wait "$child" 2>/dev/null
 status=$?
 read -r up _ < /proc/uptime
 ended=${up%.*}${up#*.}

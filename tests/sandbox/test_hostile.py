@@ -1,0 +1,244 @@
+"""Hostile code against the real engine: each case is contained and the next run works."""
+
+from __future__ import annotations
+
+import os
+import resource
+import threading
+import time
+
+import pytest
+
+from runner.identifiers import FIRST_AVATAR_UID, AVATARS
+from tests.conftest import PYTHON
+from tests.sandbox.conftest import Runner, assert_still_works, kata_containers
+from worker.host import RUNNER_LABEL, Host
+
+KiB = 1024
+
+
+def test_quiet_infinite_loop_times_out_and_leaves_no_container(
+    run_sh: Runner, host: Host, kata: str
+) -> None:
+    started = time.monotonic()
+    result = run_sh("while :; do :; done", max_seconds=2)
+    elapsed = time.monotonic() - started
+    assert result["timed_out"] is True
+    assert result["colour"] == "timed_out"
+    assert result["status"] == 137
+    assert elapsed < 2 + 2, f"answered after {elapsed:.1f} s"
+    assert kata_containers(host, kata) == []
+    assert_still_works(run_sh)
+
+
+def test_loud_infinite_loop_keeps_exactly_50_KiB_and_costs_no_memory_or_disk(
+    run_sh: Runner, host: Host, kata: str
+) -> None:
+    seen: list[dict[str, object]] = []
+
+    def inspect_the_running_container() -> None:
+        time.sleep(1.5)
+        label = f"{RUNNER_LABEL}.kata_id={kata}"
+        for listed in host.client.api.containers(filters={"label": label}, size=True):
+            seen.append({**host.client.api.inspect_container(listed["Id"]), "SizeRw": listed.get("SizeRw", 0)})
+
+    before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    looking = threading.Thread(target=inspect_the_running_container)
+    looking.start()
+    result = run_sh("yes", max_seconds=3)
+    looking.join()
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before_kib
+
+    assert result["timed_out"] is True
+    assert result["stdout"]["truncated"] is True
+    assert len(result["stdout"]["content"].encode()) == 50 * KiB
+    assert result["stdout"]["content"].startswith("y\ny\n")
+    assert grown_kib < 16 * 1024, f"the worker grew by {grown_kib} KiB"
+    assert seen, "the run container was not seen while it ran"
+    for container in seen:
+        assert container["HostConfig"]["LogConfig"]["Type"] == "none"
+        assert not container["LogPath"]
+        assert container["SizeRw"] < 1024 * KiB
+    assert_still_works(run_sh)
+
+
+def test_fork_bomb_is_contained_and_next_run_works(run_sh: Runner) -> None:
+    processes_before = len([p for p in os.listdir("/proc") if p.isdigit()])
+    result = run_sh("bomb() { bomb | bomb & }; bomb; sleep 3", max_seconds=5)
+    processes_after = len([p for p in os.listdir("/proc") if p.isdigit()])
+    assert result["status"] is not None
+    assert processes_after < processes_before + 20
+    assert_still_works(run_sh)
+
+
+def test_memory_hog_is_oom_killed_with_status_137(run_sh: Runner) -> None:
+    result = run_sh("dd if=/dev/zero of=/dev/null bs=2047M count=1", max_seconds=10)
+    assert result["oom_killed"] is True
+    assert result["status"] == 137
+    assert_still_works(run_sh)
+
+
+def test_file_size_bomb_fails_at_the_size_limit(run_sh: Runner, host: Host) -> None:
+    result = run_sh("dd if=/dev/zero of=big bs=1M count=100")
+    assert result["status"] != 0
+    size = run_sh("wc -c < big")
+    assert int(size["stdout"]["content"]) == host.settings.fsize_bytes
+    assert_still_works(run_sh)
+
+
+def test_no_network_but_loopback(run_sh: Runner) -> None:
+    result = run_sh(
+        "cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d ' '\n"
+        "nc -w 1 192.0.2.1 80 </dev/null && echo reached-192.0.2.1\n"
+        "nc -w 1 127.0.0.1 4597 </dev/null && echo reached-loopback\n"
+        "wget -q -T 1 -O - http://192.0.2.1/ && echo fetched\n"
+        "exit 0\n"
+    )
+    assert result["stdout"]["content"] == "lo\n"
+    assert "reached" not in result["stdout"]["content"]
+    assert_still_works(run_sh)
+
+
+def test_cannot_write_outside_its_sandbox_nor_read_another(run_sh: Runner) -> None:
+    run_sh("echo tiger secret > secret.txt", avatar="tiger")
+    result = run_sh(
+        "id -u\n"
+        "for target in /x /etc/x /sandboxes/x /sandboxes/.runner/x /sandboxes/tiger/x; do\n"
+        "  echo hi > $target 2>/dev/null && echo wrote $target\n"
+        "done\n"
+        "cat /sandboxes/tiger/secret.txt 2>/dev/null && echo read tiger\n"
+        "ls /sandboxes/tiger 2>/dev/null && echo listed tiger\n"
+        "rm -rf /sandboxes/tiger 2>/dev/null\n"
+        "exit 0\n"
+    )
+    lines = result["stdout"]["content"].splitlines()
+    assert lines == [str(FIRST_AVATAR_UID + AVATARS.index("lion"))]
+    tiger = run_sh("cat secret.txt", avatar="tiger")
+    assert tiger["stdout"]["content"] == "tiger secret\n"
+    assert_still_works(run_sh)
+
+
+def test_planted_symlinks_never_lead_the_runner_out_of_the_sandbox(run_sh: Runner) -> None:
+    run_sh("echo lion secret > secret.txt")
+    planted = run_sh(
+        "ln -s /sandboxes/lion/secret.txt steal.txt\n"
+        "ln -s /sandboxes/lion lion\n"
+        "ln -s /sandboxes/.runner runner\n"
+        "ln -s /etc/passwd passwd\n"
+        "ln -s /etc etc\n",
+        avatar="tiger",
+    )
+    assert planted["created"] == {}
+    hello = run_sh("cat /sandboxes/.runner/hello_at")["stdout"]["content"]
+
+    result = run_sh(
+        "ls -A | sort",
+        avatar="tiger",
+        changed={
+            "steal.txt": "overwritten",
+            "lion/planted.txt": "planted",
+            "runner/hello_at": "forged",
+            "passwd": "root::0:0::/:/bin/sh",
+            "etc/planted": "planted",
+        },
+        deleted=["lion/secret.txt", "runner/run_at", "etc/passwd"],
+    )
+    everything = repr(result)
+    assert "lion secret" not in everything and "root:x:0:0" not in everything
+    assert result["created"] == {} and result["deleted"] == []
+
+    lion = run_sh("cat secret.txt; ls -A")
+    assert lion["stdout"]["content"] == "lion secret\ncyber-dojo.sh\nsecret.txt\n"
+    assert run_sh("cat /sandboxes/.runner/hello_at")["stdout"]["content"] == hello
+    assert "root:x:0:0" in run_sh("cat /etc/passwd")["stdout"]["content"]
+    assert_still_works(run_sh, avatar="tiger")
+
+
+def test_a_background_process_does_not_outlive_the_run(run_sh: Runner, host: Host, kata: str) -> None:
+    started = time.monotonic()
+    result = run_sh("sleep 1000 &\necho started", max_seconds=5)
+    assert time.monotonic() - started < 5
+    assert result["stdout"]["content"] == "started\n"
+    assert result["timed_out"] is False
+    assert kata_containers(host, kata) == []
+    assert_still_works(run_sh)
+
+
+@pytest.mark.parametrize(
+    "script",
+    ["kill -9 1; echo alive", "kill -9 $PPID", "kill -9 $$", "kill -9 -1"],
+    ids=["init", "the-run-script", "its-own-shell", "everything"],
+)
+def test_killing_init_or_its_shells_is_reported_and_nothing_hangs(run_sh: Runner, script: str) -> None:
+    result = run_sh(script, max_seconds=5)
+    assert result["timed_out"] is False
+    assert isinstance(result["status"], int)
+    assert result["colour"] in {"red", "amber", "green", "faulty"}
+    assert_still_works(run_sh)
+
+
+ODD_NAMES = [
+    "quote's.txt",
+    'double"quote.txt',
+    "with space.txt",
+    "amp&ersand.txt",
+    "$(id).txt",
+    "`id`.txt",
+    "-leading-dash.txt",
+    "back\\slash.txt",
+    "ünïcödé-名前.txt",
+    "stdout",
+    "new\nline.txt",
+    "nested/deeper/still/file.txt",
+    "a" * 200 + "/" + "b" * 255,
+]
+
+
+def test_odd_filenames_round_trip_in_out_and_deleted(run_sh: Runner) -> None:
+    files = {f"in/{name}": f"content of {name}\n" for name in ODD_NAMES}
+    copied = run_sh("cp -R in out", changed=files)
+    assert copied["created"] == {
+        f"out/{name}": {"content": f"content of {name}\n", "truncated": False} for name in ODD_NAMES
+    }
+    removed = run_sh("rm -rf in")
+    assert removed["deleted"] == sorted(files)
+    cleaned = run_sh("find . -type f | wc -l", deleted=[f"out/{name}" for name in ODD_NAMES])
+    assert cleaned["stdout"]["content"].strip() == "1"  # cyber-dojo.sh alone
+
+
+def test_invalid_utf8_becomes_replacement_and_streams_never_mix(run_sh: Runner) -> None:
+    result = run_sh(
+        "printf 'bad \\377\\376 bytes\\n'\n"
+        "i=0; while [ $i -lt 200 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done\n"
+    )
+    out = result["stdout"]["content"].splitlines()
+    err = result["stderr"]["content"].splitlines()
+    assert out[0] == "bad \ufffd\ufffd bytes"
+    assert out[1:] == [f"out{i}" for i in range(200)]
+    assert err == [f"err{i}" for i in range(200)]
+
+
+def test_the_environment_holds_none_of_the_runners_settings(
+    run_sh: Runner, monkeypatch: pytest.MonkeyPatch, kata: str
+) -> None:
+    monkeypatch.setenv("RUNNER_REDIS_URL", "redis://127.0.0.1:6399/0")
+    monkeypatch.setenv("RUNNER_API_TOKEN", "do-not-leak-me")
+    result = run_sh("env")
+    env = dict(line.split("=", 1) for line in result["stdout"]["content"].splitlines() if "=" in line)
+    assert "do-not-leak-me" not in result["stdout"]["content"]
+    assert not [name for name in env if name.startswith("RUNNER_")]
+    assert env["CYBER_DOJO_KATA_ID"] == kata
+    assert env["CYBER_DOJO_AVATAR_NAME"] == "lion"
+    assert env["CYBER_DOJO_SANDBOX"] == env["HOME"] == "/sandboxes/lion"
+
+
+def test_python_image_gives_red_amber_green(run_sh: Runner) -> None:
+    script = "pytest -q test_hiker.py\n"
+    hiker = "def answer():\n    return 6 * 9\n"
+    test = "from hiker import answer\n\ndef test_answer():\n    assert answer() == 42\n"
+    red = run_sh(script, image=PYTHON, changed={"hiker.py": hiker, "test_hiker.py": test})
+    amber = run_sh(script, image=PYTHON, changed={"hiker.py": "def answer(:\n"})
+    green = run_sh(script, image=PYTHON, changed={"hiker.py": "def answer():\n    return 42\n"})
+    assert (red["colour"], amber["colour"], green["colour"]) == ("red", "amber", "green"), (
+        red["stdout"], amber["stdout"], green["stdout"])
+    assert red["created"] == {} and green["created"] == {}

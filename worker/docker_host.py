@@ -124,7 +124,9 @@ def _run(
         try:
             api.put_archive(container_id, path, data)
         except docker.errors.NotFound as error:
-            raise KataNotFound(f"{path} is missing from volume {spec.volume}: PUT the kata") from error
+            raise KataNotFound(
+                f"{path} is missing from volume {spec.volume}: PUT the kata"
+            ) from error
     attached = api.attach_socket(
         container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
     )
@@ -156,7 +158,9 @@ def _run(
     )
 
 
-def _read_streams(sock: socket.socket, deadline: float, stdout_limit: int) -> tuple[bytes, bytes, bool]:
+def _read_streams(
+    sock: socket.socket, deadline: float, stdout_limit: int
+) -> tuple[bytes, bytes, bool]:
     """Reads the multiplexed attach stream until it ends or the deadline passes.
 
     Keeps the first stdout_limit bytes of stdout and a little of stderr; the rest is read
@@ -207,4 +211,3 @@ def remove_container(client: docker.DockerClient, container_id: str) -> None:
                 return
             time.sleep(0.1)
         raise RunnerError(f"container {container_id} was not removed in {REMOVAL_WAIT_S} s")
-

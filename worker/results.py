@@ -49,7 +49,9 @@ def run_result(
     stdout = cap_text(frames.stdout, output_bytes)
     stderr = cap_text(frames.stderr, output_bytes)
     timed_out = frames.timed_out or killed
-    status = frames.status if frames.status is not None else (KILLED_STATUS if killed else exit_code)
+    status = (
+        frames.status if frames.status is not None else (KILLED_STATUS if killed else exit_code)
+    )
     if timed_out:
         colour = "timed_out"
     elif rules is None:

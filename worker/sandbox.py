@@ -35,7 +35,9 @@ RESULT_BYTES = 64 * 1024 * 1024  # the most of a run script's report the worker 
 VOLUME_IN_USE_WAIT_S = 10.0
 
 
-def new_kata(host: Host, kata_id: str, image_name: str, *, job_id: str = "", now: datetime | None = None) -> dict[str, object]:
+def new_kata(
+    host: Host, kata_id: str, image_name: str, *, job_id: str = "", now: datetime | None = None
+) -> dict[str, object]:
     """Creates the kata's volume if it is missing, lays it out, records the hello time."""
     check_kata_id(kata_id)
     host.colour_rules(image_name)  # image_not_found before anything is made
@@ -95,18 +97,33 @@ def new_avatar(
     uid = avatar_uid(avatar_name)
     host.colour_rules(image_name)
     _admin(host, kata_id, "root", ["avatar", avatar_name, str(uid), _iso(now)], job_id=job_id)
-    _admin(host, kata_id, f"{uid}:{SANDBOX_GID}", ["fill", avatar_name], job_id=job_id,
-           stdin=request_tar(starting_files), avatar_name=avatar_name)
+    _admin(
+        host,
+        kata_id,
+        f"{uid}:{SANDBOX_GID}",
+        ["fill", avatar_name],
+        job_id=job_id,
+        stdin=request_tar(starting_files),
+        avatar_name=avatar_name,
+    )
     return {}
 
 
-def old_avatar(host: Host, kata_id: str, avatar_name: str, *, job_id: str = "") -> dict[str, object]:
+def old_avatar(
+    host: Host, kata_id: str, avatar_name: str, *, job_id: str = ""
+) -> dict[str, object]:
     """Removes the avatar's sandbox; succeeds if it is already gone."""
     check_kata_id(kata_id)
     uid = avatar_uid(avatar_name)
     try:
-        _admin(host, kata_id, f"{uid}:{SANDBOX_GID}", ["empty", avatar_name], job_id=job_id,
-               avatar_name=avatar_name)
+        _admin(
+            host,
+            kata_id,
+            f"{uid}:{SANDBOX_GID}",
+            ["empty", avatar_name],
+            job_id=job_id,
+            avatar_name=avatar_name,
+        )
     except AvatarNotFound:
         return {}
     _admin(host, kata_id, "root", ["remove", avatar_name], job_id=job_id)
@@ -137,8 +154,15 @@ def run(
     sandbox = f"/sandboxes/{avatar_name}"
     spec = ContainerSpec(
         image=image_name,
-        command=["sh", "-c", RUN_SCRIPT, "run", str(max_seconds),
-                 str(settings.output_bytes + 1), str(settings.file_bytes + 1)],
+        command=[
+            "sh",
+            "-c",
+            RUN_SCRIPT,
+            "run",
+            str(max_seconds),
+            str(settings.output_bytes + 1),
+            str(settings.file_bytes + 1),
+        ],
         user=f"{uid}:{SANDBOX_GID}",
         name=f"{settings.instance}-{kata_id}-{avatar_name}-{job_id}",
         labels=host.labels(kata_id, "run", avatar=avatar_name, job_id=job_id, fence=str(fence)),
@@ -157,13 +181,20 @@ def run(
         # The engine writes the run time into root-owned .runner before the container starts.
         archives=[("/sandboxes/.runner", tar_of({"run_at": (_iso(now) + "\n").encode()}))],
     )
-    outcome = run_container(host.client, spec, request_tar(changed_files, deleted_filenames),
-                            max_seconds + settings.kill_grace_s, RESULT_BYTES)
+    outcome = run_container(
+        host.client,
+        spec,
+        request_tar(changed_files, deleted_filenames),
+        max_seconds + settings.kill_grace_s,
+        RESULT_BYTES,
+    )
     frames = parse_frames(outcome.stdout)
     if frames.status is None and outcome.exit_code == NO_SANDBOX_EXIT:
         raise AvatarNotFound(f"kata {kata_id} has no sandbox for {avatar_name}")
     if outcome.stderr:
-        log.warning("run script of %s/%s wrote to stderr: %r", kata_id, avatar_name, outcome.stderr[:500])
+        log.warning(
+            "run script of %s/%s wrote to stderr: %r", kata_id, avatar_name, outcome.stderr[:500]
+        )
     return run_result(
         frames,
         exit_code=outcome.exit_code,

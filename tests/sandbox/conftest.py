@@ -46,8 +46,14 @@ def run_sh(host: Host, kata: str) -> Runner:
     """Runs a cyber-dojo.sh in the kata as an avatar (lion unless told), creating it first."""
     made: set[str] = set()
 
-    def run(script: str, avatar: str = "lion", max_seconds: int = 10, image: str = SHELL,
-            changed: dict[str, str] | None = None, deleted: list[str] | None = None) -> dict[str, Any]:
+    def run(
+        script: str,
+        avatar: str = "lion",
+        max_seconds: int = 10,
+        image: str = SHELL,
+        changed: dict[str, str] | None = None,
+        deleted: list[str] | None = None,
+    ) -> dict[str, Any]:
         if avatar not in made:
             sandbox.new_avatar(host, kata, avatar, image, {})
             made.add(avatar)
@@ -59,9 +65,9 @@ def run_sh(host: Host, kata: str) -> Runner:
 
 def kata_containers(host: Host, kata_id: str) -> list[dict[str, Any]]:
     """Every container of the kata, running or not."""
-    return list(host.client.api.containers(
-        all=True, filters={"label": f"{RUNNER_LABEL}.kata_id={kata_id}"}
-    ))
+    return list(
+        host.client.api.containers(all=True, filters={"label": f"{RUNNER_LABEL}.kata_id={kata_id}"})
+    )
 
 
 def assert_still_works(run: Runner, avatar: str = "lion") -> None:

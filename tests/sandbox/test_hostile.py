@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from runner.identifiers import FIRST_AVATAR_UID, AVATARS
+from runner.identifiers import AVATARS, FIRST_AVATAR_UID
 from tests.conftest import PYTHON
 from tests.sandbox.conftest import Runner, assert_still_works, kata_containers
 from worker.host import RUNNER_LABEL, Host
@@ -40,7 +40,12 @@ def test_loud_infinite_loop_keeps_exactly_50_KiB_and_costs_no_memory_or_disk(
         time.sleep(1.5)
         label = f"{RUNNER_LABEL}.kata_id={kata}"
         for listed in host.client.api.containers(filters={"label": label}, size=True):
-            seen.append({**host.client.api.inspect_container(listed["Id"]), "SizeRw": listed.get("SizeRw", 0)})
+            seen.append(
+                {
+                    **host.client.api.inspect_container(listed["Id"]),
+                    "SizeRw": listed.get("SizeRw", 0),
+                }
+            )
 
     before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     looking = threading.Thread(target=inspect_the_running_container)
@@ -154,7 +159,9 @@ def test_planted_symlinks_never_lead_the_runner_out_of_the_sandbox(run_sh: Runne
     assert_still_works(run_sh, avatar="tiger")
 
 
-def test_a_background_process_does_not_outlive_the_run(run_sh: Runner, host: Host, kata: str) -> None:
+def test_a_background_process_does_not_outlive_the_run(
+    run_sh: Runner, host: Host, kata: str
+) -> None:
     started = time.monotonic()
     result = run_sh("sleep 1000 &\necho started", max_seconds=5)
     assert time.monotonic() - started < 5
@@ -169,7 +176,9 @@ def test_a_background_process_does_not_outlive_the_run(run_sh: Runner, host: Hos
     ["kill -9 1; echo alive", "kill -9 $PPID", "kill -9 $$", "kill -9 -1"],
     ids=["init", "the-run-script", "its-own-shell", "everything"],
 )
-def test_killing_init_or_its_shells_is_reported_and_nothing_hangs(run_sh: Runner, script: str) -> None:
+def test_killing_init_or_its_shells_is_reported_and_nothing_hangs(
+    run_sh: Runner, script: str
+) -> None:
     result = run_sh(script, max_seconds=5)
     assert result["timed_out"] is False
     assert isinstance(result["status"], int)
@@ -224,7 +233,9 @@ def test_the_environment_holds_none_of_the_runners_settings(
     monkeypatch.setenv("RUNNER_REDIS_URL", "redis://127.0.0.1:6399/0")
     monkeypatch.setenv("RUNNER_API_TOKEN", "do-not-leak-me")
     result = run_sh("env")
-    env = dict(line.split("=", 1) for line in result["stdout"]["content"].splitlines() if "=" in line)
+    env = dict(
+        line.split("=", 1) for line in result["stdout"]["content"].splitlines() if "=" in line
+    )
     assert "do-not-leak-me" not in result["stdout"]["content"]
     assert not [name for name in env if name.startswith("RUNNER_")]
     assert env["CYBER_DOJO_KATA_ID"] == kata
@@ -240,5 +251,8 @@ def test_python_image_gives_red_amber_green(run_sh: Runner) -> None:
     amber = run_sh(script, image=PYTHON, changed={"hiker.py": "def answer(:\n"})
     green = run_sh(script, image=PYTHON, changed={"hiker.py": "def answer():\n    return 42\n"})
     assert (red["colour"], amber["colour"], green["colour"]) == ("red", "amber", "green"), (
-        red["stdout"], amber["stdout"], green["stdout"])
+        red["stdout"],
+        amber["stdout"],
+        green["stdout"],
+    )
     assert red["created"] == {} and green["created"] == {}

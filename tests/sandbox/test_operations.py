@@ -1,0 +1,198 @@
+"""The five operations of API.md against the real engine."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker.errors
+import pytest
+
+from runner.errors import AvatarNotFound, DockerUnavailable, ImageNotFound, KataNotFound
+from runner.settings import Settings
+from tests.conftest import PYTHON, SHELL, new_kata_id
+from tests.sandbox.conftest import Runner, kata_containers
+from worker import sandbox
+from worker.host import RUNNER_LABEL, Host
+
+KiB = 1024
+NOW = datetime(2026, 11, 28, 9, 30, 15, tzinfo=UTC)
+
+
+def test_new_kata_makes_a_labelled_volume_with_the_layout_and_hello_time(host: Host) -> None:
+    kata_id = new_kata_id()
+    try:
+        sandbox.new_kata(host, kata_id, SHELL, now=NOW)
+        sandbox.new_kata(host, kata_id, SHELL, now=NOW)  # resuming repeats it
+        volume = host.client.api.inspect_volume(host.volume_name(kata_id))
+        assert volume["Labels"][f"{RUNNER_LABEL}.kata_id"] == kata_id
+        assert volume["Labels"][RUNNER_LABEL] == host.settings.instance
+        sandbox.new_avatar(host, kata_id, "lion", SHELL, {}, now=NOW)
+        result = sandbox.run(
+            host,
+            kata_id,
+            "lion",
+            SHELL,
+            {
+                "cyber-dojo.sh": (
+                    "stat -c '%a %u %g %n' /sandboxes /sandboxes/.runner /sandboxes/lion\n"
+                    "cat /sandboxes/.runner/hello_at\n"
+                )
+            },
+            now=NOW,
+        )
+        assert result["stdout"]["content"].splitlines() == [
+            "755 0 0 /sandboxes",
+            "755 0 0 /sandboxes/.runner",
+            "700 40028 5000 /sandboxes/lion",
+            "2026-11-28T09:30:15.000000Z",
+        ]
+    finally:
+        sandbox.old_kata(host, kata_id)
+
+
+def test_a_run_records_its_time_in_the_volume(host: Host, kata: str, run_sh: Runner) -> None:
+    run_sh("true")
+    stamped = sandbox.run(
+        host, kata, "lion", SHELL, {"cyber-dojo.sh": "cat /sandboxes/.runner/run_at"}, now=NOW
+    )
+    assert stamped["stdout"]["content"] == "2026-11-28T09:30:15.000000Z\n"
+
+
+def test_new_kata_of_a_missing_image_is_image_not_found_and_makes_nothing(host: Host) -> None:
+    kata_id = new_kata_id()
+    with pytest.raises(ImageNotFound):
+        sandbox.new_kata(host, kata_id, "cyber-dojo-local/no-such-image:latest")
+    with pytest.raises(docker.errors.NotFound):
+        host.client.api.inspect_volume(host.volume_name(kata_id))
+
+
+def test_operations_on_a_kata_never_created_are_kata_not_found(host: Host) -> None:
+    kata_id = new_kata_id()
+    with pytest.raises(KataNotFound):
+        sandbox.new_avatar(host, kata_id, "lion", SHELL, {"cyber-dojo.sh": "true"})
+    with pytest.raises(KataNotFound):
+        sandbox.run(host, kata_id, "lion", SHELL, {"cyber-dojo.sh": "true"})
+    with pytest.raises(KataNotFound):
+        sandbox.old_avatar(host, kata_id, "lion")
+    assert sandbox.old_kata(host, kata_id) == {}  # already gone is fine
+    with pytest.raises(docker.errors.NotFound):  # and nothing made the volume on the way
+        host.client.api.inspect_volume(host.volume_name(kata_id))
+
+
+def test_a_run_of_an_avatar_never_created_is_avatar_not_found_and_makes_nothing(
+    host: Host, kata: str, run_sh: Runner
+) -> None:
+    with pytest.raises(AvatarNotFound):
+        sandbox.run(host, kata, "tiger", SHELL, {"cyber-dojo.sh": "true"})
+    assert run_sh("ls -A /sandboxes")["stdout"]["content"] == ".runner\nlion\n"
+
+
+def test_new_avatar_sets_the_sandbox_to_exactly_the_starting_files(host: Host, kata: str) -> None:
+    sandbox.new_avatar(host, kata, "lion", SHELL, {"old.txt": "old", "cyber-dojo.sh": "x"})
+    sandbox.new_avatar(
+        host, kata, "lion", SHELL, {"cyber-dojo.sh": "find . -type f | sort; cat a/b.txt"}
+    )
+    result = sandbox.run(host, kata, "lion", SHELL, {"a/b.txt": "new"})
+    assert result["stdout"]["content"] == "./a/b.txt\n./cyber-dojo.sh\nnew"
+
+
+def test_old_avatar_removes_the_sandbox_and_is_idempotent(
+    host: Host, kata: str, run_sh: Runner
+) -> None:
+    run_sh("mkdir -p deep/er; chmod 000 deep; echo x > y", avatar="tiger")
+    assert sandbox.old_avatar(host, kata, "tiger") == {}
+    assert sandbox.old_avatar(host, kata, "tiger") == {}
+    with pytest.raises(AvatarNotFound):
+        sandbox.run(host, kata, "tiger", SHELL, {"cyber-dojo.sh": "true"})
+    assert run_sh("ls -A /sandboxes")["stdout"]["content"] == ".runner\nlion\n"
+
+
+def test_old_kata_right_after_a_run_removes_the_volume(host: Host) -> None:
+    kata_id = new_kata_id()
+    sandbox.new_kata(host, kata_id, SHELL)
+    sandbox.new_avatar(host, kata_id, "lion", SHELL, {"cyber-dojo.sh": "sleep 1 & echo hi"})
+    sandbox.run(host, kata_id, "lion", SHELL, {})
+    assert sandbox.old_kata(host, kata_id) == {}
+    with pytest.raises(docker.errors.NotFound):
+        host.client.api.inspect_volume(host.volume_name(kata_id))
+
+
+def test_old_kata_removes_a_leftover_container_before_the_volume(host: Host) -> None:
+    kata_id = new_kata_id()
+    sandbox.new_kata(host, kata_id, SHELL)
+    host.client.api.start(
+        host.client.api.create_container(
+            SHELL,
+            ["sleep", "600"],
+            labels=host.labels(kata_id, "run"),
+            volumes=["/sandboxes"],
+            host_config=host.client.api.create_host_config(
+                binds={host.volume_name(kata_id): {"bind": "/sandboxes", "mode": "rw"}}
+            ),
+        )["Id"]
+    )
+    assert sandbox.old_kata(host, kata_id) == {}
+    assert kata_containers(host, kata_id) == []
+    with pytest.raises(docker.errors.NotFound):
+        host.client.api.inspect_volume(host.volume_name(kata_id))
+
+
+def test_created_changed_and_deleted_compare_the_sandbox_around_the_run(run_sh: Runner) -> None:
+    run_sh("true", changed={"keep.txt": "same", "edit.txt": "before", "gone.txt": "bye"})
+    result = run_sh(
+        "echo after > edit.txt; rm gone.txt; mkdir -p new; echo made > new/made.txt;"
+        "printf 'bin\\000ary' > binary.dat; echo stdout; exit 1"
+    )
+    assert result["created"] == {"new/made.txt": {"content": "made\n", "truncated": False}}
+    assert result["changed"] == {"edit.txt": {"content": "after\n", "truncated": False}}
+    assert result["deleted"] == ["gone.txt"]
+    assert result["stdout"] == {"content": "stdout\n", "truncated": False}
+    assert (result["status"], result["colour"], result["timed_out"], result["oom_killed"]) == (
+        1,
+        "red",
+        False,
+        False,
+    )
+    assert isinstance(result["duration_ms"], int)
+
+
+def test_files_and_output_are_capped_at_50_KiB_and_created_at_16_sorted(run_sh: Runner) -> None:
+    result = run_sh(
+        "i=0; while [ $i -lt 20 ]; do echo $i > f$(printf %02d $i).txt; i=$((i+1)); done\n"
+        "head -c 60000 /dev/zero | tr '\\0' a > big.txt\n"
+        "head -c 60000 /dev/zero | tr '\\0' e >&2\n"
+    )
+    names = list(result["created"])
+    assert names == sorted(names) and len(names) == 16
+    assert names[0] == "big.txt" and names[1:] == [f"f{i:02d}.txt" for i in range(15)]
+    assert result["created"]["big.txt"] == {"content": "a" * 50 * KiB, "truncated": True}
+    assert result["stderr"] == {"content": "e" * 50 * KiB, "truncated": True}
+
+
+def test_an_image_without_usable_colour_rules_gives_faulty(
+    settings: Settings, kata: str, tmp_path: Path, run_sh: Runner
+) -> None:
+    run_sh("true")
+    overrides = tmp_path / "rules.json"
+    overrides.write_text(json.dumps({SHELL: {"rules": [{"colour": "purple"}]}}))
+    broken = Host.connect(settings.model_copy(update={"colour_rules_file": str(overrides)}))
+    result = sandbox.run(broken, kata, "lion", SHELL, {"cyber-dojo.sh": "exit 0"})
+    assert result["colour"] == "faulty"
+    assert result["status"] == 0
+
+
+def test_a_missing_engine_is_docker_unavailable() -> None:
+    with pytest.raises(DockerUnavailable):
+        Host.connect(Settings(docker_host="unix:///nonexistent/docker.sock"))
+
+
+def test_the_python_image_runs_for_any_avatar_uid(host: Host, kata: str) -> None:
+    for avatar in ("alligator", "zebra"):
+        sandbox.new_avatar(
+            host, kata, avatar, PYTHON, {"cyber-dojo.sh": "id -u; id -g; python3 -c 'print(6*7)'"}
+        )
+        result = sandbox.run(host, kata, avatar, PYTHON, {})
+        uid = 40000 + (0 if avatar == "alligator" else 63)
+        assert result["stdout"]["content"] == f"{uid}\n5000\n42\n"

@@ -1,0 +1,81 @@
+"""A run's result from what the run script reported."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.colour import parse_rules
+from worker.protocol import Frames
+from worker.results import run_result
+
+RULES = parse_rules(
+    {"rules": [{"colour": "green", "status": [0]}, {"colour": "red", "status": [1]}]}
+)
+
+
+def result(frames: Frames, **given: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "exit_code": 0,
+        "killed": False,
+        "oom_killed": False,
+        "elapsed_ms": 99,
+        "rules": RULES,
+        "output_bytes": 5,
+        "file_bytes": 4,
+        "max_created": 2,
+    }
+    options.update(given)
+    return dict(run_result(frames, **options))
+
+
+def test_a_reported_run_is_judged_by_the_rules() -> None:
+    r = result(Frames(status=1, duration_ms=12, stdout=b"abcdefg", stderr=b"e"))
+    assert r["colour"] == "red" and r["status"] == 1 and r["duration_ms"] == 12
+    assert r["stdout"] == {"content": "abcde", "truncated": True}
+    assert r["stderr"] == {"content": "e", "truncated": False}
+
+
+def test_timed_out_wins_over_the_rules() -> None:
+    r = result(Frames(status=137, timed_out=True))
+    assert (r["colour"], r["timed_out"], r["status"]) == ("timed_out", True, 137)
+
+
+def test_a_run_killed_by_the_runner_is_timed_out_with_status_137() -> None:
+    r = result(Frames(), killed=True, exit_code=0)
+    assert (r["colour"], r["timed_out"], r["status"], r["duration_ms"]) == (
+        "timed_out",
+        True,
+        137,
+        99,
+    )
+
+
+def test_a_run_script_that_could_not_report_is_faulty_with_the_container_status() -> None:
+    r = result(Frames(), exit_code=137)
+    assert (r["colour"], r["status"]) == ("faulty", 137)
+
+
+def test_no_rules_is_faulty() -> None:
+    assert result(Frames(status=0), rules=None)["colour"] == "faulty"
+
+
+def test_only_text_files_return_capped_and_created_at_most_max_sorted() -> None:
+    frames = Frames(
+        status=0,
+        created={
+            b"c.txt": b"c",
+            b"a.txt": b"aaaaa",
+            b"bin": b"\0\1",
+            b"b.txt": b"b",
+            b"\xff": b"x",
+        },
+        changed={b"z.txt": b"zz", b"img": b"\x89PNG\xff"},
+        deleted=[b"y", b"x", b"\xfe"],
+    )
+    r = result(frames)
+    assert r["created"] == {
+        "a.txt": {"content": "aaaa", "truncated": True},
+        "b.txt": {"content": "b", "truncated": False},
+    }
+    assert r["changed"] == {"z.txt": {"content": "zz", "truncated": False}}
+    assert r["deleted"] == ["x", "y"]

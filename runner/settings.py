@@ -30,6 +30,22 @@ class Settings(BaseSettings):
     # A JSON file {image_name: colour rules} that overrides the rules in an image's label.
     colour_rules_file: str = ""
 
+    # The API: where it listens, its bearer token (none: loopback clients only), its limits.
+    host: str = "127.0.0.1"
+    port: int = 4597
+    api_token: str = ""
+    max_queued: int = 10000  # jobs queued over all katas before submissions get 503
+    kata_max_queued: int = 128  # jobs queued on one kata before submissions get 429
+    job_ttl_s: int = 86400
+    log_level: str = "INFO"
+
+    # Redis and the per-kata mailbox.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    lease_ttl_s: float = 30.0  # a crashed worker's kata waits at most this + sweep_interval_s
+    sweep_interval_s: float = 5.0
+    drain_batch: int = 8  # jobs one drain task runs before it hands the kata back to the queue
+    worker_heartbeat_s: float = 5.0
+
     # Limits of every run container (ARCHITECTURE.md, "On the docker host").
     pids_limit: int = 128
     memory_bytes: int = 768 * MiB

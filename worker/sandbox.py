@@ -36,14 +36,20 @@ VOLUME_IN_USE_WAIT_S = 10.0
 
 
 def new_kata(
-    host: Host, kata_id: str, image_name: str, *, job_id: str = "", now: datetime | None = None
+    host: Host,
+    kata_id: str,
+    image_name: str,
+    *,
+    job_id: str = "",
+    fence: int = 0,
+    now: datetime | None = None,
 ) -> dict[str, object]:
     """Creates the kata's volume if it is missing, lays it out, records the hello time."""
     check_kata_id(kata_id)
     host.colour_rules(image_name)  # image_not_found before anything is made
     with docker_errors():
         host.client.volumes.create(host.volume_name(kata_id), labels=host.labels(kata_id, "kata"))
-    _admin(host, kata_id, "root", ["kata", _iso(now)], job_id=job_id)
+    _admin(host, kata_id, "root", ["kata", _iso(now)], job_id=job_id, fence=fence)
     return {}
 
 
@@ -90,19 +96,28 @@ def new_avatar(
     starting_files: Mapping[str, str],
     *,
     job_id: str = "",
+    fence: int = 0,
     now: datetime | None = None,
 ) -> dict[str, object]:
     """Sets the avatar's sandbox to exactly starting_files, owned by the avatar's uid."""
     check_kata_id(kata_id)
     uid = avatar_uid(avatar_name)
     host.colour_rules(image_name)
-    _admin(host, kata_id, "root", ["avatar", avatar_name, str(uid), _iso(now)], job_id=job_id)
+    _admin(
+        host,
+        kata_id,
+        "root",
+        ["avatar", avatar_name, str(uid), _iso(now)],
+        job_id=job_id,
+        fence=fence,
+    )
     _admin(
         host,
         kata_id,
         f"{uid}:{SANDBOX_GID}",
         ["fill", avatar_name],
         job_id=job_id,
+        fence=fence,
         stdin=request_tar(starting_files),
         avatar_name=avatar_name,
     )
@@ -110,7 +125,7 @@ def new_avatar(
 
 
 def old_avatar(
-    host: Host, kata_id: str, avatar_name: str, *, job_id: str = ""
+    host: Host, kata_id: str, avatar_name: str, *, job_id: str = "", fence: int = 0
 ) -> dict[str, object]:
     """Removes the avatar's sandbox; succeeds if it is already gone."""
     check_kata_id(kata_id)
@@ -122,11 +137,12 @@ def old_avatar(
             f"{uid}:{SANDBOX_GID}",
             ["empty", avatar_name],
             job_id=job_id,
+            fence=fence,
             avatar_name=avatar_name,
         )
     except AvatarNotFound:
         return {}
-    _admin(host, kata_id, "root", ["remove", avatar_name], job_id=job_id)
+    _admin(host, kata_id, "root", ["remove", avatar_name], job_id=job_id, fence=fence)
     return {}
 
 
@@ -215,6 +231,7 @@ def _admin(
     args: list[str],
     *,
     job_id: str,
+    fence: int,
     stdin: bytes = b"",
     avatar_name: str = "",
 ) -> None:
@@ -226,7 +243,7 @@ def _admin(
         command=["sh", "-c", ADMIN_SCRIPT, "admin", *args],
         user=user,
         name=f"{host.settings.instance}-{kata_id}-{args[0]}-{job_id}",
-        labels=host.labels(kata_id, "admin", job_id=job_id),
+        labels=host.labels(kata_id, "admin", job_id=job_id, fence=str(fence)),
         volume=volume,
         limits=admin_limits(host.settings),
     )

@@ -7,26 +7,9 @@ from typing import Any
 
 import pytest
 
-from runner.settings import Settings
 from tests.conftest import SHELL, new_kata_id
 from worker import sandbox
 from worker.host import RUNNER_LABEL, Host
-
-
-@pytest.fixture(scope="session")
-def host(settings: Settings) -> Iterator[Host]:
-    """The real engine; at the end of the session, fails the suite on any leftover."""
-    host = Host.connect(settings)
-    yield host
-    label = f"{RUNNER_LABEL}={settings.instance}"
-    containers = host.client.api.containers(all=True, filters={"label": label})
-    volumes = host.client.api.volumes(filters={"label": label})["Volumes"] or []
-    for container in containers:
-        host.client.api.remove_container(container["Id"], force=True)
-    for volume in volumes:
-        host.client.api.remove_volume(volume["Name"], force=True)
-    assert not containers, f"tests left containers behind: {[c['Names'] for c in containers]}"
-    assert not volumes, f"tests left volumes behind: {[v['Name'] for v in volumes]}"
 
 
 @pytest.fixture

@@ -1,0 +1,90 @@
+"""The Flask app factory: `gunicorn 'api.app:create_app()'` serves it."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+
+from flask import Flask, request
+
+from api import errors
+from api.errors import ApiError
+from api.routes import bp
+from api.schemas import MAX_FILES_BYTES
+from runner.jobs import Jobs, P, connect_redis, redis_errors
+from runner.queueing import DRAIN, celery_app
+from runner.settings import Settings
+
+log = logging.getLogger(__name__)
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+# JSON escaping can double a file's size on the wire (a quote becomes \"), so the body limit
+# leaves room over the 10 MiB of file content that the schemas then count exactly.
+MAX_BODY_BYTES = 2 * MAX_FILES_BYTES + 64 * 1024
+WAIT_MARGIN_S = 5
+
+
+def create_app(
+    settings: Settings | None = None, wake: Callable[[str], None] | None = None
+) -> Flask:
+    """The API app; `wake` sends a kata's drain (a Celery message unless a test gives one)."""
+    settings = settings or Settings()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    redis = connect_redis(settings.redis_url)
+    blocking = connect_redis(settings.redis_url, read_timeout_s=30 + WAIT_MARGIN_S)
+    jobs = Jobs(
+        redis,
+        blocking,
+        job_ttl_s=settings.job_ttl_s,
+        max_queued=settings.max_queued,
+        kata_max_queued=settings.kata_max_queued,
+    )
+    if wake is None:
+        celery = celery_app(settings)
+
+        def wake(kata_id: str) -> None:
+            # The job is already stored and queued: a lost message only delays it until the
+            # sweep re-wakes the kata.
+            try:
+                celery.send_task(DRAIN, args=[kata_id])
+            except Exception:
+                log.exception("kata %s: the drain message was not sent; the sweep will", kata_id)
+
+    def readiness() -> tuple[bool, str]:
+        with redis_errors():
+            workers = sum(1 for _ in redis.scan_iter(match=f"{P}worker:*", count=100))
+        if workers == 0:
+            return False, "no worker is consuming"
+        return True, f"{workers} worker(s) consuming"
+
+    app.extensions["runner.settings"] = settings
+    app.extensions["runner.jobs"] = jobs
+    app.extensions["runner.wake"] = wake
+    app.extensions["runner.readiness"] = readiness
+    app.register_blueprint(bp)
+    errors.register(app)
+
+    token = settings.api_token.encode()
+
+    @app.before_request
+    def authorise() -> None:
+        if not token or request.path in OPEN_PATHS:
+            return
+        given = request.headers.get("Authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token):
+            raise ApiError("unauthorized", "a valid bearer token is required")
+
+    if token:
+        log.info("the API requires a bearer token")
+    else:
+        log.warning(
+            "no RUNNER_API_TOKEN: the API trusts every client that reaches %s:%d; "
+            "keep it on loopback",
+            settings.host,
+            settings.port,
+        )
+    return app

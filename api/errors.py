@@ -1,0 +1,89 @@
+"""Errors become HTTP here, and only here: every answer has API.md's error body."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from runner.errors import RunnerError
+
+log = logging.getLogger(__name__)
+
+STATUS_OF_CODE = {
+    "invalid_request": 400,
+    "image_not_allowed": 400,
+    "unauthorized": 401,
+    "not_found": 404,
+    "job_not_found": 404,
+    "kata_not_found": 404,
+    "method_not_allowed": 405,
+    "too_large": 413,
+    "unsupported_media_type": 415,
+    "kata_busy": 429,
+    "unavailable": 503,
+}
+
+CODE_OF_HTTP = {
+    400: "invalid_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "kata_busy",
+    503: "unavailable",
+}
+
+
+class ApiError(RunnerError):
+    """An answer other than success, with its code."""
+
+    def __init__(self, code: str, message: str, details: list[dict[str, Any]] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.details = details or []
+
+
+def error_answer(
+    code: str, message: str, details: list[dict[str, Any]] | None = None, status: int | None = None
+) -> tuple[Response, int]:
+    """API.md's error body with its status."""
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    return jsonify(body), status or STATUS_OF_CODE.get(code, 500)
+
+
+def register(app: Flask) -> None:
+    """Installs the handlers that turn every failure into an error answer."""
+
+    @app.errorhandler(ValidationError)
+    def invalid(error: ValidationError) -> tuple[Response, int]:
+        details = [
+            {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in error.errors(include_url=False, include_input=False)
+        ]
+        first = details[0] if details else {"loc": [], "msg": "invalid"}
+        where = ".".join(first["loc"]) or "body"
+        log.warning("invalid request: %s: %s", where, first["msg"])
+        return error_answer("invalid_request", f"{where}: {first['msg']}", details)
+
+    @app.errorhandler(RunnerError)
+    def runner_error(error: RunnerError) -> tuple[Response, int]:
+        status = STATUS_OF_CODE.get(error.code, 500)
+        log.log(logging.ERROR if status >= 500 else logging.WARNING, "%s: %s", error.code, error)
+        return error_answer(error.code, str(error), getattr(error, "details", None), status)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[Response, int]:
+        status = error.code or 500
+        code = CODE_OF_HTTP.get(status, "internal")
+        log.warning("%d %s: %s", status, code, error.description)
+        return error_answer(code, error.description or error.name, status=status)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> tuple[Response, int]:
+        log.exception("unexpected error")
+        return error_answer("internal", "internal error: the runner's log says more", status=500)

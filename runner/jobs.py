@@ -1,0 +1,235 @@
+"""Job records and per-kata queues in Redis, as the API and the workers both see them.
+
+Keys (all under `runner:`):
+  job:{id}              hash: the job record (API.md's job), its request payload until it ends
+  job:{id}:done         list: one element once the job ended; waiters rotate it (BLMOVE)
+  kata:{kata}:queue     list: queued job ids, FIFO
+  kata:{kata}:inflight  list: the job id the lease holder is running
+  kata:{kata}:lease     string: the drain lease's token, with a TTL
+  kata:{kata}:fence     counter: incremented at each lease, labels the kata's containers
+  kata:{kata}           hash: hello_at, run_at
+  katas:active          set: katas with queued or in-flight jobs (the sweep's worklist)
+  jobs:queued           counter: jobs queued over all katas
+The Lua scripts build a job's key from its id; the runner uses a single Redis, not a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from runner.errors import RunnerError
+
+P = "runner:"
+ACTIVE = P + "katas:active"
+QUEUED = P + "jobs:queued"
+JOB_KINDS = ("new_kata", "old_kata", "new_avatar", "old_avatar", "run")
+
+
+class KataBusy(RunnerError):
+    """The kata already has the most queued jobs allowed."""
+
+    code = "kata_busy"
+
+
+class Unavailable(RunnerError):
+    """Redis does not answer, or the runner holds the most queued jobs allowed."""
+
+    code = "unavailable"
+
+
+def job_key(job_id: str) -> str:
+    return f"{P}job:{job_id}"
+
+
+def done_key(job_id: str) -> str:
+    return f"{P}job:{job_id}:done"
+
+
+def kata_key(kata_id: str, part: str = "") -> str:
+    return f"{P}kata:{kata_id}" + (f":{part}" if part else "")
+
+
+def now_iso(now: datetime | None = None) -> str:
+    """An ISO-8601 UTC time with a Z, as API.md writes times."""
+    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_job_id() -> str:
+    return "j_" + secrets.token_urlsafe(12)
+
+
+_SUBMIT = """
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 'kata_busy' end
+if tonumber(redis.call('GET', KEYS[4]) or '0') >= tonumber(ARGV[4]) then return 'full' end
+redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('INCR', KEYS[4])
+return 'ok'
+"""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A job the API accepted."""
+
+    job_id: str
+    kind: str
+    kata_id: str
+
+    def answer(self) -> dict[str, str]:
+        """The body of API.md's 202 answer."""
+        url = f"/jobs/{self.job_id}"
+        return {
+            "job_id": self.job_id,
+            "kind": self.kind,
+            "kata_id": self.kata_id,
+            "state": "queued",
+            "url": url,
+        }
+
+
+class Jobs:
+    """Submitting, reading and waiting for jobs."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        blocking: redis.Redis,
+        *,
+        job_ttl_s: int,
+        max_queued: int,
+        kata_max_queued: int,
+    ) -> None:
+        self.redis = client
+        self.blocking = blocking  # a client whose read timeout outlasts the longest wait
+        self.job_ttl_s = job_ttl_s
+        self.max_queued = max_queued
+        self.kata_max_queued = kata_max_queued
+        self._submit = client.register_script(_SUBMIT)
+
+    def submit(
+        self,
+        kind: str,
+        kata_id: str,
+        avatar_name: str | None,
+        payload: dict[str, Any],
+        now: datetime | None = None,
+    ) -> Submitted:
+        """Stores the job and appends it to its kata's queue, in one atomic step."""
+        job_id = new_job_id()
+        fields = {
+            "job_id": job_id,
+            "kind": kind,
+            "kata_id": kata_id,
+            "avatar_name": avatar_name or "",
+            "state": "queued",
+            "submitted_at": now_iso(now),
+            "payload": json.dumps(payload),
+        }
+        flat = [item for pair in fields.items() for item in pair]
+        keys = [kata_key(kata_id, "queue"), job_key(job_id), ACTIVE, QUEUED]
+        args = [job_id, kata_id, self.kata_max_queued, self.max_queued, self.job_ttl_s, *flat]
+        with redis_errors():
+            outcome = self._submit(keys=keys, args=args)
+        if outcome == b"kata_busy":
+            raise KataBusy(f"kata {kata_id} already has {self.kata_max_queued} jobs queued")
+        if outcome == b"full":
+            raise Unavailable(f"the runner already holds {self.max_queued} queued jobs")
+        return Submitted(job_id, kind, kata_id)
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """The job as API.md shows it, or None when unknown or expired."""
+        with redis_errors():
+            record = self.redis.hgetall(job_key(job_id))
+        return show_job(record) if record else None
+
+    def wait(self, job_id: str, wait_s: float) -> dict[str, Any] | None:
+        """The job once it ended, or as it is when wait_s passed.
+
+        Blocks on the job's done list; BLMOVE of a one-element list onto itself wakes every
+        waiter in turn and leaves the element for the next.
+        """
+        job = self.get(job_id)
+        if job is None or job["state"] in ("done", "failed") or wait_s <= 0:
+            return job
+        with redis_errors():
+            self.blocking.blmove(done_key(job_id), done_key(job_id), wait_s, "RIGHT", "LEFT")
+        return self.get(job_id)
+
+    def kata(self, kata_id: str) -> dict[str, Any] | None:
+        """API.md's kata record, or None when the runner knows nothing of the kata."""
+        with redis_errors():
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hgetall(kata_key(kata_id))
+            pipe.llen(kata_key(kata_id, "queue"))
+            pipe.llen(kata_key(kata_id, "inflight"))
+            record, queued, running = pipe.execute()
+        if not record and not queued and not running:
+            return None
+        return {
+            "kata_id": kata_id,
+            "hello_at": _text(record.get(b"hello_at")),
+            "run_at": _text(record.get(b"run_at")),
+            "queued": queued,
+            "running": running,
+        }
+
+    def ping(self) -> None:
+        """Raises Unavailable unless Redis answers."""
+        with redis_errors():
+            self.redis.ping()
+
+
+def show_job(record: dict[bytes, bytes]) -> dict[str, Any]:
+    """A job hash as API.md's job."""
+
+    def field(name: str) -> str | None:
+        return _text(record.get(name.encode()))
+
+    result, error = field("result"), field("error")
+    return {
+        "job_id": field("job_id"),
+        "kind": field("kind"),
+        "kata_id": field("kata_id"),
+        "avatar_name": field("avatar_name") or None,
+        "state": field("state"),
+        "submitted_at": field("submitted_at"),
+        "started_at": field("started_at"),
+        "finished_at": field("finished_at"),
+        "result": json.loads(result) if result else None,
+        "error": json.loads(error) if error else None,
+    }
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None or value == b"" else value.decode()
+
+
+class redis_errors:
+    """Turns Redis connection failures into Unavailable."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: object
+    ) -> None:
+        if isinstance(error, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+            raise Unavailable(f"redis does not answer: {error}") from error
+        if isinstance(error, redis.exceptions.BusyLoadingError):
+            raise Unavailable("redis is loading its data") from error
+
+
+def connect_redis(url: str, read_timeout_s: float = 5.0) -> redis.Redis:
+    """A Redis client that fails fast when Redis is gone."""
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=2, socket_timeout=read_timeout_s, health_check_interval=30
+    )

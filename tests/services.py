@@ -1,0 +1,167 @@
+"""Real services for the tests: a Redis server, Celery workers and beat, gunicorn.
+
+Each is started on loopback on a free port, and stopped by its own pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    give_up = time.monotonic() + timeout_s
+    while time.monotonic() < give_up:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not happen within {timeout_s} s")
+
+
+class Service:
+    """A process of ours, its output in a log file, stopped by its pid."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self.log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15) -> None:
+        """Stops the process and its own children (its session), by pid."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+class RedisServer(Service):
+    """redis-server on its own port and folder, AOF on, no eviction."""
+
+    def __init__(self, log_dir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.dir = log_dir / f"redis-{self.port}"
+        self.dir.mkdir(exist_ok=True)
+        argv = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--maxmemory-policy",
+            "noeviction",
+            "--protected-mode",
+            "yes",
+        ]
+        super().__init__(f"redis-{self.port}", argv, dict(os.environ), log_dir)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        wait_for(lambda: redis.Redis.from_url(self.url).ping(), 10, "redis answering")
+
+    def restart(self) -> RedisServer:
+        self.stop()
+        return RedisServer(self.dir.parent, self.port)
+
+
+def runner_env(settings_env: dict[str, str]) -> dict[str, str]:
+    """The environment of a runner process: ours plus the given RUNNER_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNNER_")}
+    env.update(settings_env)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def celery_worker(name: str, env: dict[str, str], log_dir: Path, concurrency: int = 1) -> Service:
+    argv = [
+        str(VENV_BIN / "celery"),
+        "-A",
+        "worker.app",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        str(concurrency),
+        "--hostname",
+        f"{name}@%h",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    return Service(name, argv, runner_env(env), log_dir)
+
+
+def celery_beat(env: dict[str, str], log_dir: Path) -> Service:
+    schedule = log_dir / "beat-schedule"
+    argv = [
+        str(VENV_BIN / "celery"),
+        "-A",
+        "worker.app",
+        "beat",
+        "--loglevel",
+        "INFO",
+        "--schedule",
+        str(schedule),
+    ]
+    return Service("beat", argv, runner_env(env), log_dir)
+
+
+def gunicorn(env: dict[str, str], log_dir: Path, port: int) -> Service:
+    argv = [
+        str(VENV_BIN / "gunicorn"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "8",
+        "--workers",
+        "1",
+        "api.app:create_app()",
+    ]
+    return Service("api", argv, runner_env(env), log_dir)

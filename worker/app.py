@@ -1,0 +1,102 @@
+"""The Celery worker: `celery -A worker.app worker` runs drains; `celery -A worker.app beat`
+schedules the sweep. Tasks are thin: they call worker.pipeline with this process's context."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+from celery.signals import worker_ready, worker_shutdown
+
+from runner.jobs import P, connect_redis, now_iso
+from runner.mailbox import Mailbox
+from runner.queueing import DRAIN, SWEEP, celery_app
+from runner.settings import Settings
+from worker import pipeline
+from worker.host import Host
+
+log = logging.getLogger(__name__)
+
+settings = Settings()
+app = celery_app(settings)
+
+
+@functools.cache
+def context() -> pipeline.Context:
+    """This process's docker client and Redis mailbox, made on first use (after the fork)."""
+    redis = connect_redis(settings.redis_url)
+    mailbox = Mailbox(redis, lease_ttl_s=settings.lease_ttl_s, job_ttl_s=settings.job_ttl_s)
+    return pipeline.Context(
+        host=Host.connect(settings),
+        mailbox=mailbox,
+        wake=wake,
+        drain_batch=settings.drain_batch,
+        holder=f"{socket.gethostname()}:{os.getpid()}",
+    )
+
+
+def wake(kata_id: str) -> None:
+    """Sends a drain of the kata: a hint to whichever worker is free."""
+    app.send_task(DRAIN, args=[kata_id])
+
+
+@app.task(name=DRAIN)
+def drain(kata_id: str) -> int:
+    """Runs the kata's queued jobs, in order, if no other worker holds its lease."""
+    return pipeline.drain(context(), kata_id)
+
+
+@app.task(name=SWEEP)
+def sweep() -> dict[str, int]:
+    """Re-wakes stranded katas and fails the jobs of lost workers."""
+    return pipeline.sweep(context().mailbox, wake)
+
+
+# Worker presence: the main process of each worker writes a key with a TTL while it lives,
+# so that /readyz (and /workers) read who is consuming from live data.
+_presence_stop = threading.Event()
+
+
+def presence_key(name: str) -> str:
+    return f"{P}worker:{name}"
+
+
+@worker_ready.connect
+def _announce(sender: Any = None, **_: Any) -> None:
+    name = getattr(sender, "hostname", socket.gethostname())
+    redis = connect_redis(settings.redis_url)
+    record = json.dumps(
+        {
+            "name": name,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "docker_host": settings.docker_host,
+            "started_at": now_iso(),
+        }
+    )
+    ttl_s = max(3, int(settings.worker_heartbeat_s * 3))
+
+    def beat() -> None:
+        while True:
+            try:
+                redis.set(presence_key(name), record, ex=ttl_s)
+            except Exception:
+                log.warning("worker presence: redis did not answer", exc_info=True)
+            if _presence_stop.wait(settings.worker_heartbeat_s):
+                break
+        with contextlib.suppress(Exception):
+            redis.delete(presence_key(name))
+
+    threading.Thread(target=beat, name="presence", daemon=True).start()
+    log.info("worker %s consuming from %s", name, settings.redis_url)
+
+
+@worker_shutdown.connect
+def _withdraw(**_: Any) -> None:
+    _presence_stop.set()

@@ -1,0 +1,214 @@
+"""Draining a kata's mailbox and sweeping stranded katas: the logic behind the tasks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from runner.errors import RunnerError
+from runner.jobs import now_iso
+from runner.mailbox import Lease, Mailbox
+from worker import sandbox
+from worker.docker_host import docker_errors, remove_container
+from worker.host import RUNNER_LABEL, Host
+
+log = logging.getLogger(__name__)
+
+Wake = Callable[[str], None]
+
+# The kata record's time each successful job sets.
+KATA_EFFECT = {
+    "new_kata": "hello_at",
+    "new_avatar": "hello_at",
+    "run": "run_at",
+    "old_kata": "forget",
+    "old_avatar": "",
+}
+
+
+@dataclass
+class Context:
+    """What a worker process drains with."""
+
+    host: Host
+    mailbox: Mailbox
+    wake: Wake
+    drain_batch: int
+    holder: str = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def drain(ctx: Context, kata_id: str) -> int:
+    """Runs up to drain_batch jobs of the kata in order, if its lease is free; returns how many."""
+    lease = ctx.mailbox.acquire(kata_id, ctx.holder)
+    if lease is None:
+        return 0  # the holder drains; it re-checks the queue before it lets go
+    ran = 0
+    try:
+        lost = ctx.mailbox.fail_orphans(kata_id, now_iso(), lease)
+        if lost > 0:
+            log.warning("kata %s: %d in-flight job(s) of a lost worker failed", kata_id, lost)
+        remove_older_fences(ctx.host, kata_id, lease.fence)
+        with heartbeat(ctx.mailbox, lease) as still_held:
+            while ran < ctx.drain_batch and still_held.is_set():
+                job_id = ctx.mailbox.take(lease, now_iso())
+                if job_id is None:
+                    break
+                run_job(ctx, lease, job_id)
+                ran += 1
+    finally:
+        queued = ctx.mailbox.release(lease)
+    if queued:
+        ctx.wake(kata_id)  # more came, or the batch ended: hand the kata back to the queue
+    return ran
+
+
+def run_job(ctx: Context, lease: Lease, job_id: str) -> None:
+    """Runs one taken job and records its end (only while the lease is held)."""
+    got = ctx.mailbox.payload(job_id)
+    if got is None:
+        log.warning("job %s expired before it ran", job_id)
+        ctx.mailbox.finish(
+            lease, job_id, state="failed", now=now_iso(), result="", error="", kata_effect=""
+        )
+        return
+    kind, payload = got
+    extra = {"job_id": job_id, "kata_id": lease.kata_id, "avatar": payload.get("avatar_name")}
+    try:
+        result = OPERATIONS[kind](ctx.host, lease.kata_id, payload, job_id, lease.fence)
+        state, error = "done", ""
+        log.info("job %s %s done", job_id, kind, extra=extra)
+    except RunnerError as failure:
+        state, result = "failed", None
+        error = json.dumps({"code": failure.code, "message": str(failure)})
+        log.warning("job %s %s failed: %s %s", job_id, kind, failure.code, failure, extra=extra)
+    except Exception as failure:  # anything else is reported, and logged with its traceback
+        state, result = "failed", None
+        error = json.dumps({"code": "internal", "message": f"{type(failure).__name__}: {failure}"})
+        log.exception("job %s %s failed", job_id, kind, extra=extra)
+    recorded = ctx.mailbox.finish(
+        lease,
+        job_id,
+        state=state,
+        now=now_iso(),
+        result="" if result is None else json.dumps(result),
+        error=error,
+        kata_effect=KATA_EFFECT[kind] if state == "done" else "",
+    )
+    if not recorded:
+        log.error("job %s: lease on kata %s lost; its result was dropped", job_id, lease.kata_id)
+
+
+def _new_kata(host: Host, kata_id: str, p: dict[str, Any], job_id: str, fence: int) -> Any:
+    return sandbox.new_kata(host, kata_id, p["image_name"], job_id=job_id, fence=fence)
+
+
+def _old_kata(host: Host, kata_id: str, p: dict[str, Any], job_id: str, fence: int) -> Any:
+    return sandbox.old_kata(host, kata_id, job_id=job_id)
+
+
+def _new_avatar(host: Host, kata_id: str, p: dict[str, Any], job_id: str, fence: int) -> Any:
+    return sandbox.new_avatar(
+        host,
+        kata_id,
+        p["avatar_name"],
+        p["image_name"],
+        p["starting_files"],
+        job_id=job_id,
+        fence=fence,
+    )
+
+
+def _old_avatar(host: Host, kata_id: str, p: dict[str, Any], job_id: str, fence: int) -> Any:
+    return sandbox.old_avatar(host, kata_id, p["avatar_name"], job_id=job_id, fence=fence)
+
+
+def _run(host: Host, kata_id: str, p: dict[str, Any], job_id: str, fence: int) -> Any:
+    return sandbox.run(
+        host,
+        kata_id,
+        p["avatar_name"],
+        p["image_name"],
+        p["changed_files"],
+        p["deleted_filenames"],
+        p["max_seconds"],
+        job_id=job_id,
+        fence=fence,
+    )
+
+
+OPERATIONS: dict[str, Callable[[Host, str, dict[str, Any], str, int], Any]] = {
+    "new_kata": _new_kata,
+    "old_kata": _old_kata,
+    "new_avatar": _new_avatar,
+    "old_avatar": _old_avatar,
+    "run": _run,
+}
+
+
+def remove_older_fences(host: Host, kata_id: str, fence: int) -> int:
+    """Removes the kata's containers started under an older lease (a lost worker's)."""
+    with docker_errors():
+        found = host.client.api.containers(
+            all=True,
+            filters={
+                "label": [
+                    f"{RUNNER_LABEL}={host.settings.instance}",
+                    f"{RUNNER_LABEL}.kata_id={kata_id}",
+                ]
+            },
+        )
+    stale = [c["Id"] for c in found if int(c["Labels"].get(f"{RUNNER_LABEL}.fence", "0")) < fence]
+    for container_id in stale:
+        log.warning("kata %s: removing container %s of an older lease", kata_id, container_id[:12])
+        remove_container(host.client, container_id)
+    return len(stale)
+
+
+@contextmanager
+def heartbeat(mailbox: Mailbox, lease: Lease) -> Iterator[threading.Event]:
+    """Renews the lease every third of its TTL; the event clears if it is lost."""
+    still_held = threading.Event()
+    still_held.set()
+    stop = threading.Event()
+    interval = mailbox.lease_ttl_ms / 3000
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                if not mailbox.renew(lease):
+                    log.error("kata %s: lease lost", lease.kata_id)
+                    still_held.clear()
+                    return
+            except Exception:  # Redis hiccup: try again at the next beat
+                log.warning("kata %s: lease renewal failed", lease.kata_id, exc_info=True)
+
+    thread = threading.Thread(target=beat, name=f"lease-{lease.kata_id}", daemon=True)
+    thread.start()
+    try:
+        yield still_held
+    finally:
+        stop.set()
+        thread.join()
+
+
+def sweep(mailbox: Mailbox, wake: Wake) -> dict[str, int]:
+    """Fails orphaned in-flight jobs and re-wakes katas whose queue waits with no holder."""
+    counts = {"examined": 0, "orphans": 0, "woken": 0}
+    for kata_id in mailbox.active_katas():
+        counts["examined"] += 1
+        lost = mailbox.fail_orphans(kata_id, now_iso())
+        if lost > 0:
+            log.warning("kata %s: %d job(s) of a lost worker failed", kata_id, lost)
+            counts["orphans"] += lost
+        if lost > 0 or mailbox.needs_drain(kata_id):
+            # Woken even with an empty queue after orphans: the drain removes their containers.
+            wake(kata_id)
+            counts["woken"] += 1
+    return counts

@@ -136,7 +136,14 @@ class Jobs:
         }
         flat = [item for pair in fields.items() for item in pair]
         keys = [kata_key(kata_id, "queue"), job_key(job_id), ACTIVE, QUEUED]
-        args = [job_id, kata_id, self.kata_max_queued, self.max_queued, self.job_ttl_s, *flat]
+        args: list[str | int] = [
+            job_id,
+            kata_id,
+            self.kata_max_queued,
+            self.max_queued,
+            self.job_ttl_s,
+            *flat,
+        ]
         with redis_errors():
             outcome = self._submit(keys=keys, args=args)
         if outcome == b"kata_busy":
@@ -149,7 +156,7 @@ class Jobs:
         """The job as API.md shows it, or None when unknown or expired."""
         with redis_errors():
             record = self.redis.hgetall(job_key(job_id))
-        return show_job(record) if record else None
+        return show_job(record) if record else None  # type: ignore[arg-type]
 
     def wait(self, job_id: str, wait_s: float) -> dict[str, Any] | None:
         """The job once it ended, or as it is when wait_s passed.
@@ -161,7 +168,14 @@ class Jobs:
         if job is None or job["state"] in ("done", "failed") or wait_s <= 0:
             return job
         with redis_errors():
-            self.blocking.blmove(done_key(job_id), done_key(job_id), wait_s, "RIGHT", "LEFT")
+            # Redis takes a fractional timeout; redis-py's annotation says int.
+            self.blocking.blmove(
+                done_key(job_id),
+                done_key(job_id),
+                wait_s,  # type: ignore[arg-type]
+                "RIGHT",
+                "LEFT",
+            )
         return self.get(job_id)
 
     def kata(self, kata_id: str) -> dict[str, Any] | None:

@@ -51,7 +51,8 @@ _FINISH = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('LREM', KEYS[2], 0, ARGV[2])
 if redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('HSET', KEYS[3], 'state', ARGV[3], 'finished_at', ARGV[4], 'result', ARGV[5], 'error', ARGV[6])
+  redis.call('HSET', KEYS[3], 'state', ARGV[3], 'finished_at', ARGV[4],
+             'result', ARGV[5], 'error', ARGV[6])
   redis.call('HDEL', KEYS[3], 'payload')
   redis.call('EXPIRE', KEYS[3], ARGV[7])
   redis.call('RPUSH', KEYS[4], '1')
@@ -74,7 +75,8 @@ for _, id in ipairs(ids) do
   local job = ARGV[5] .. id
   local state = redis.call('HGET', job, 'state')
   if state == 'running' or state == 'queued' then
-    redis.call('HSET', job, 'state', 'failed', 'finished_at', ARGV[2], 'error', ARGV[3], 'result', '')
+    redis.call('HSET', job, 'state', 'failed', 'finished_at', ARGV[2],
+               'error', ARGV[3], 'result', '')
     redis.call('HDEL', job, 'payload')
     redis.call('EXPIRE', job, ARGV[4])
     redis.call('RPUSH', job .. ':done', '1')
@@ -167,7 +169,16 @@ class Mailbox:
             done_key(job_id),
             kata_key(k),
         ]
-        args = [lease.token, job_id, state, now, result, error, self.job_ttl_s, kata_effect]
+        args: list[str | int] = [
+            lease.token,
+            job_id,
+            state,
+            now,
+            result,
+            error,
+            self.job_ttl_s,
+            kata_effect,
+        ]
         return bool(self._finish(keys=keys, args=args))
 
     def fail_orphans(self, kata_id: str, now: str, lease: Lease | None = None) -> int:
@@ -182,7 +193,7 @@ class Mailbox:
     def payload(self, job_id: str) -> tuple[str, dict[str, object]] | None:
         """The kind and request payload of a job, None when its record is gone."""
         kind, payload = self.redis.hmget(job_key(job_id), ["kind", "payload"])
-        if kind is None or payload is None:
+        if not isinstance(kind, bytes) or not isinstance(payload, bytes):
             return None
         return kind.decode(), json.loads(payload)
 

@@ -61,6 +61,7 @@ def sweep() -> dict[str, int]:
 # Worker presence: the main process of each worker writes a key with a TTL while it lives,
 # so that /readyz (and /workers) read who is consuming from live data.
 _presence_stop = threading.Event()
+_presence_threads: list[threading.Thread] = []
 
 
 def presence_key(name: str) -> str:
@@ -93,10 +94,14 @@ def _announce(sender: Any = None, **_: Any) -> None:
         with contextlib.suppress(Exception):
             redis.delete(presence_key(name))
 
-    threading.Thread(target=beat, name="presence", daemon=True).start()
+    thread = threading.Thread(target=beat, name="presence", daemon=True)
+    thread.start()
+    _presence_threads.append(thread)
     log.info("worker %s consuming from %s", name, settings.redis_url)
 
 
 @worker_shutdown.connect
 def _withdraw(**_: Any) -> None:
     _presence_stop.set()
+    for thread in _presence_threads:
+        thread.join(timeout=3)  # it deletes the presence key as it ends

@@ -1,0 +1,59 @@
+"""The API app on a real Redis, with the wake-up recorded instead of sent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from runner.settings import Settings
+from tests.services import RedisServer
+
+
+@pytest.fixture(scope="session")
+def api_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("api-redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(api_redis: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(api_redis.url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+class Woken(list[str]):
+    """The katas the API woke, in order."""
+
+
+@pytest.fixture
+def woken() -> Woken:
+    return Woken()
+
+
+def make_app(api_redis: RedisServer, woken: Woken, **settings: object) -> Flask:
+    from api.app import create_app
+
+    app = create_app(Settings(redis_url=api_redis.url, **settings), wake=woken.append)
+    app.testing = True
+    return app
+
+
+@pytest.fixture
+def client(api_redis: RedisServer, redis_client: redis.Redis, woken: Woken) -> FlaskClient:
+    return make_app(api_redis, woken).test_client()
+
+
+def snapshot(client: redis.Redis) -> dict[bytes, object]:
+    """Every key of Redis with a digest of its value: equal snapshots, nothing changed."""
+    return {key: client.dump(key) for key in client.scan_iter()}
+
+
+ROOT = Path(__file__).resolve().parents[2]

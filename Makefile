@@ -1,10 +1,17 @@
 # One command runs the same checks everywhere: `make test`, locally and in CI.
-.PHONY: test bootstrap lint images stop-engine
+.PHONY: test up bootstrap lint images stop-engine
 
 PY := .venv/bin/python
 
 test: bootstrap
 	$(PY) -m pytest
+
+# The whole service in the foreground (Ctrl-C stops it): Redis, API, worker, beat.
+up: bootstrap
+	@echo "runner: the API will listen on http://$${RUNNER_HOST:-127.0.0.1}:$${RUNNER_PORT:-4597}"
+	@echo "runner: try  curl -s http://$${RUNNER_HOST:-127.0.0.1}:$${RUNNER_PORT:-4597}/readyz"
+	RUNNER_REDIS_URL=$${RUNNER_REDIS_URL:-redis://127.0.0.1:$${RUNNER_REDIS_PORT:-6380}/0} \
+	  PATH=$(CURDIR)/.venv/bin:$$PATH .venv/bin/honcho start -f Procfile
 
 bootstrap:
 	@bash scripts/bootstrap.sh

@@ -1,0 +1,1 @@
+"""The reaper: periodic tasks that delete expired kata volumes (see the reaper issue)."""

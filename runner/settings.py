@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     # Redis and the per-kata mailbox.
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = "redis://127.0.0.1:6380/0"  # the Redis that `make up` starts
     lease_ttl_s: float = 30.0  # a crashed worker's kata waits at most this + sweep_interval_s
     sweep_interval_s: float = 5.0
     drain_batch: int = 8  # jobs one drain task runs before it hands the kata back to the queue

@@ -1,0 +1,13 @@
+# The runner's own image: API, worker and beat all run from it (docker-compose.yml).
+# BASE_IMAGE: a Python 3.11 image; a public one by default, or one built locally.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+WORKDIR /app
+COPY requirements.txt ./
+RUN python3 -m pip install --no-cache-dir -r requirements.txt
+COPY runner ./runner
+COPY api ./api
+COPY worker ./worker
+COPY reaper ./reaper
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+EXPOSE 4597

@@ -9,6 +9,7 @@ Keys (all under `runner:`):
   kata:{kata}:fence     counter: incremented at each lease, labels the kata's containers
   kata:{kata}           hash: hello_at, run_at
   katas:active          set: katas with queued or in-flight jobs (the sweep's worklist)
+  katas:seen            sorted set: katas by their latest hello or run time (the reaper's index)
   jobs:queued           counter: jobs queued over all katas
 The Lua scripts build a job's key from its id; the runner uses a single Redis, not a cluster.
 """
@@ -28,6 +29,7 @@ from runner.errors import RunnerError
 P = "runner:"
 ACTIVE = P + "katas:active"
 QUEUED = P + "jobs:queued"
+SEEN = P + "katas:seen"
 JOB_KINDS = ("new_kata", "old_kata", "new_avatar", "old_avatar", "run")
 
 
@@ -58,6 +60,11 @@ def kata_key(kata_id: str, part: str = "") -> str:
 def now_iso(now: datetime | None = None) -> str:
     """An ISO-8601 UTC time with a Z, as API.md writes times."""
     return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def epoch(iso: str) -> float:
+    """Seconds since the epoch of a time written by now_iso."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def new_job_id() -> str:

@@ -58,8 +58,13 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('RPUSH', KEYS[4], '1')
   redis.call('EXPIRE', KEYS[4], ARGV[7])
 end
-if ARGV[8] == 'forget' then redis.call('DEL', KEYS[5])
-elseif ARGV[8] ~= '' then redis.call('HSET', KEYS[5], ARGV[8], ARGV[4]) end
+if ARGV[8] == 'forget' then
+  redis.call('DEL', KEYS[5])
+  redis.call('ZREM', KEYS[6], ARGV[10])
+elseif ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[5], ARGV[8], ARGV[4])
+  redis.call('ZADD', KEYS[6], 'GT', ARGV[9], ARGV[10])
+end
 return 1
 """
 
@@ -159,7 +164,8 @@ class Mailbox:
     ) -> bool:
         """Records a job's end, if the lease is still held; False when it was lost.
 
-        kata_effect names the kata record's time to set ('hello_at', 'run_at'), or 'forget'.
+        kata_effect names the kata record's time to set ('hello_at', 'run_at'), which also
+        moves the kata in the index of last-seen times; 'forget' drops both.
         """
         k = lease.kata_id
         keys = [

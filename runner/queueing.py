@@ -12,6 +12,7 @@ from runner.settings import Settings
 QUEUE = "runner"
 DRAIN = "runner.drain"
 SWEEP = "runner.sweep"
+REAP = "runner.reap"
 
 
 def celery_app(settings: Settings) -> Celery:
@@ -43,6 +44,7 @@ def celery_app(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         beat_schedule={
             "sweep": {"task": SWEEP, "schedule": settings.sweep_interval_s},
+            "reap": {"task": REAP, "schedule": settings.reap_interval_s},
         },
     )
     return app

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     drain_batch: int = 8  # jobs one drain task runs before it hands the kata back to the queue
     worker_heartbeat_s: float = 5.0
 
+    # The reaper: how often it runs, how long an untouched kata's volume lives, how old a
+    # container of no running job must be before it counts as leaked.
+    reap_interval_s: float = 600.0
+    volume_ttl_s: float = 7 * 86400.0
+    reap_container_grace_s: float = 120.0
+    reap_read_batch: int = 100  # volumes one reader container mounts to rebuild the index
+
     # Limits of every run container (ARCHITECTURE.md, "On the docker host").
     pids_limit: int = 128
     memory_bytes: int = 768 * MiB

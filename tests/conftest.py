@@ -6,8 +6,10 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from runner.settings import Settings
+from tests.services import RedisServer
 from worker.host import RUNNER_LABEL, Host
 
 SHELL = "cyber-dojo-local/shell:latest"
@@ -39,3 +41,18 @@ def host(settings: Settings) -> Iterator[Host]:
         host.client.api.remove_volume(volume["Name"], force=True)
     assert not containers, f"tests left containers behind: {[c['Names'] for c in containers]}"
     assert not volumes, f"tests left volumes behind: {[v['Name'] for v in volumes]}"
+
+
+@pytest.fixture(scope="session")
+def api_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("api-redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(api_redis: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(api_redis.url)
+    client.flushdb()
+    yield client
+    client.flushdb()

@@ -10,13 +10,15 @@ import logging
 import os
 import socket
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
 
+from reaper import reaping
 from runner.jobs import P, connect_redis, now_iso
 from runner.mailbox import Mailbox
-from runner.queueing import DRAIN, SWEEP, celery_app
+from runner.queueing import DRAIN, REAP, SWEEP, celery_app
 from runner.settings import Settings
 from worker import pipeline
 from worker.host import Host
@@ -56,6 +58,12 @@ def drain(kata_id: str) -> int:
 def sweep() -> dict[str, int]:
     """Re-wakes stranded katas and fails the jobs of lost workers."""
     return pipeline.sweep(context().mailbox, wake)
+
+
+@app.task(name=REAP)
+def reap() -> dict[str, int]:
+    """Deletes the volumes of katas untouched for longer than the volume TTL."""
+    return reaping.reap(context(), datetime.now(UTC)).counts()
 
 
 # Worker presence: the main process of each worker writes a key with a TTL while it lives,

@@ -57,7 +57,8 @@ class ContainerSpec:
     user: str
     name: str
     labels: dict[str, str]
-    volume: str
+    # Volume name -> where it is mounted: {"bind": path, "mode": "rw" or "ro"}.
+    binds: dict[str, dict[str, str]]
     limits: dict[str, Any]
     environment: dict[str, str] = field(default_factory=dict)
     working_dir: str = "/sandboxes"
@@ -98,13 +99,11 @@ def run_container(
             labels=spec.labels,
             environment=spec.environment,
             working_dir=spec.working_dir,
-            volumes=["/sandboxes"],
+            volumes=[mount["bind"] for mount in spec.binds.values()],
             # Not detached, so the SDK also sets StdinOnce: the container's stdin ends when
             # the worker half-closes its end of the attach stream.
             stdin_open=True,
-            host_config=api.create_host_config(
-                binds={spec.volume: {"bind": "/sandboxes", "mode": "rw"}}, **spec.limits
-            ),
+            host_config=api.create_host_config(binds=spec.binds, **spec.limits),
         )["Id"]
         try:
             return _run(api, container_id, spec, stdin, deadline_s, stdout_limit)
@@ -125,7 +124,7 @@ def _run(
             api.put_archive(container_id, path, data)
         except docker.errors.NotFound as error:
             raise KataNotFound(
-                f"{path} is missing from volume {spec.volume}: PUT the kata"
+                f"{path} is missing from the volume of {spec.name}: PUT the kata"
             ) from error
     attached = api.attach_socket(
         container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}

@@ -182,7 +182,7 @@ def run(
         user=f"{uid}:{SANDBOX_GID}",
         name=f"{settings.instance}-{kata_id}-{avatar_name}-{job_id}",
         labels=host.labels(kata_id, "run", avatar=avatar_name, job_id=job_id, fence=str(fence)),
-        volume=volume,
+        binds={volume: {"bind": "/sandboxes", "mode": "rw"}},
         limits=run_limits(settings),
         # Only these: the runner's own environment (its Redis URL, its token) never passes.
         environment={
@@ -244,7 +244,7 @@ def _admin(
         user=user,
         name=f"{host.settings.instance}-{kata_id}-{args[0]}-{job_id}",
         labels=host.labels(kata_id, "admin", job_id=job_id, fence=str(fence)),
-        volume=volume,
+        binds={volume: {"bind": "/sandboxes", "mode": "rw"}},
         limits=admin_limits(host.settings),
     )
     outcome = run_container(host.client, spec, stdin, ADMIN_DEADLINE_S, 4096)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,21 +11,6 @@ from flask.testing import FlaskClient
 
 from runner.settings import Settings
 from tests.services import RedisServer
-
-
-@pytest.fixture(scope="session")
-def api_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("api-redis"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def redis_client(api_redis: RedisServer) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(api_redis.url)
-    client.flushdb()
-    yield client
-    client.flushdb()
 
 
 class Woken(list[str]):

@@ -1,0 +1,46 @@
+"""`python -m reaper [--dry-run]`: one reaper pass by hand; --dry-run says what it would do."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from datetime import UTC, datetime
+
+from reaper.reaping import reap
+from runner.jobs import connect_redis
+from runner.mailbox import Mailbox
+from runner.queueing import DRAIN, celery_app
+from runner.settings import Settings
+from worker.host import Host
+from worker.pipeline import Context
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m reaper", description=__doc__)
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what would be deleted and why; delete nothing"
+    )
+    args = parser.parse_args()
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(message)s")
+    celery = celery_app(settings)
+    ctx = Context(
+        host=Host.connect(settings),
+        mailbox=Mailbox(
+            connect_redis(settings.redis_url),
+            lease_ttl_s=settings.lease_ttl_s,
+            job_ttl_s=settings.job_ttl_s,
+        ),
+        wake=lambda kata_id: celery.send_task(DRAIN, args=[kata_id]),
+        drain_batch=settings.drain_batch,
+    )
+    report = reap(ctx, datetime.now(UTC), dry_run=args.dry_run)
+    for line in report.would_delete:
+        print(f"would delete {line}")
+    print(json.dumps(report.counts()))
+    return 1 if report.errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

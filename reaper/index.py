@@ -1,0 +1,133 @@
+"""The kata index in Redis (a sorted set by latest time) and its rebuilding from volumes."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import redis
+
+from reaper.expiry import Records, decide
+from runner.jobs import SEEN, kata_key
+from worker.docker_host import ContainerSpec, run_container
+from worker.host import RUNNER_LABEL, Host
+from worker.limits import run_limits
+
+log = logging.getLogger(__name__)
+
+# Prints, for each volume mounted under /v: its number, NUL, hello_at, NUL, run_at, NUL.
+# .runner is root's: no learner can plant a link in it; the reader runs as nobody, read-only.
+READ_TIMES = r"""
+for d in /v/*; do
+  printf '%s\0' "${d#/v/}"
+  cat "$d/.runner/hello_at" 2>/dev/null; printf '\0'
+  cat "$d/.runner/run_at" 2>/dev/null; printf '\0'
+done
+"""
+NOBODY = "65534:65534"
+
+
+class KataIndex:
+    """katas:seen and the kata records, as the reaper reads and writes them."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def candidates(self, cutoff: datetime) -> list[str]:
+        """Katas whose indexed time is at or before cutoff, oldest first."""
+        found = self.redis.zrangebyscore(SEEN, "-inf", cutoff.timestamp())
+        return [k.decode() for k in found if isinstance(k, bytes)]
+
+    def known(self, kata_ids: list[str]) -> set[str]:
+        """Those of kata_ids that the index holds."""
+        pipe = self.redis.pipeline(transaction=False)
+        for kata_id in kata_ids:
+            pipe.zscore(SEEN, kata_id)
+        return {k for k, score in zip(kata_ids, pipe.execute(), strict=True) if score is not None}
+
+    def records(self, kata_id: str) -> Records:
+        """The kata's hello and run times as recorded in Redis."""
+        hello, run = self.redis.hmget(kata_key(kata_id), ["hello_at", "run_at"])
+        return Records(_text(hello), _text(run))
+
+    def touch(self, kata_id: str, records: Records, when: datetime) -> None:
+        """Records the kata's times and indexes it at `when` (never moving it back)."""
+        fields = {
+            k: v for k, v in (("hello_at", records.hello_at), ("run_at", records.run_at)) if v
+        }
+        pipe = self.redis.pipeline(transaction=True)
+        if fields:
+            pipe.hset(kata_key(kata_id), mapping=cast(Any, fields))
+        pipe.zadd(SEEN, {kata_id: when.timestamp()}, gt=True)
+        pipe.execute()
+
+    def forget(self, kata_id: str) -> None:
+        """Drops the kata's index entry and record."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zrem(SEEN, kata_id)
+        pipe.delete(kata_key(kata_id))
+        pipe.execute()
+
+
+def _text(value: object) -> str | None:
+    return value.decode().strip() if isinstance(value, bytes) and value.strip() else None
+
+
+def runner_volumes(host: Host) -> dict[str, dict[str, Any]]:
+    """This runner instance's kata volumes, by kata id."""
+    label = f"{RUNNER_LABEL}={host.settings.instance}"
+    volumes = host.client.api.volumes(filters={"label": label})["Volumes"] or []
+    return {
+        v["Labels"][f"{RUNNER_LABEL}.kata_id"]: v
+        for v in volumes
+        if v.get("Labels", {}).get(f"{RUNNER_LABEL}.kata_id")
+    }
+
+
+def read_times(host: Host, volumes: Iterable[dict[str, Any]]) -> dict[str, Records]:
+    """The times recorded in each volume's .runner, read by one container for all of them."""
+    volumes = list(volumes)
+    if not volumes:
+        return {}
+    spec = ContainerSpec(
+        image=host.settings.helper_image,
+        command=["sh", "-c", READ_TIMES],
+        user=NOBODY,
+        name=f"{host.settings.instance}-reaper-{secrets.token_hex(4)}",
+        labels={RUNNER_LABEL: host.settings.instance, f"{RUNNER_LABEL}.role": "reaper"},
+        binds={v["Name"]: {"bind": f"/v/{i}", "mode": "ro"} for i, v in enumerate(volumes)},
+        limits=run_limits(host.settings),
+    )
+    outcome = run_container(host.client, spec, b"", 120, 64 * 1024 * 1024)
+    fields = outcome.stdout.split(b"\0")
+    times: dict[str, Records] = {}
+    for at in range(0, len(fields) - 3, 3):
+        volume = volumes[int(fields[at])]
+        kata_id = volume["Labels"][f"{RUNNER_LABEL}.kata_id"]
+        times[kata_id] = Records(
+            _text(fields[at + 1]), _text(fields[at + 2]), volume.get("CreatedAt")
+        )
+    return times
+
+
+def rebuild(host: Host, index: KataIndex, now: datetime, *, dry_run: bool = False) -> int:
+    """Indexes every volume of this runner that the index does not know; returns how many."""
+    volumes = runner_volumes(host)
+    unknown = sorted(set(volumes) - index.known(sorted(volumes)))
+    rebuilt = 0
+    batch = host.settings.reap_read_batch
+    for start in range(0, len(unknown), batch):
+        chunk = unknown[start : start + batch]
+        for kata_id, records in read_times(host, [volumes[k] for k in chunk]).items():
+            latest = decide(records, now, timedelta.max).latest
+            if latest is None:
+                log.warning("kata %s: its volume has no readable time; not indexed", kata_id)
+                continue
+            log.info("kata %s: indexed from its volume at %s", kata_id, latest.isoformat())
+            if not dry_run:
+                index.touch(kata_id, records, latest)
+            rebuilt += 1
+    return rebuilt

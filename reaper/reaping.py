@@ -1,0 +1,147 @@
+"""One pass of the reaper: index unknown volumes, delete expired katas, remove leaked containers.
+
+Safe to run twice at once: a kata is deleted only under its lease, deleting is idempotent, and
+an error on one kata or container does not stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from reaper.expiry import decide
+from reaper.index import KataIndex, rebuild
+from runner.jobs import job_key, kata_key
+from worker import sandbox
+from worker.docker_host import docker_errors, remove_container
+from worker.host import RUNNER_LABEL
+from worker.pipeline import Context
+
+log = logging.getLogger(__name__)
+
+LONGEST_RUN_S = 20
+
+
+@dataclass
+class Report:
+    """What one pass did, counted; and in a dry run, what it would delete and why."""
+
+    examined: int = 0
+    deleted: int = 0
+    skipped_busy: int = 0
+    errors: int = 0
+    indexed: int = 0
+    containers_removed: int = 0
+    would_delete: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {k: v for k, v in asdict(self).items() if isinstance(v, int)}
+
+
+def reap(ctx: Context, now: datetime, *, dry_run: bool = False) -> Report:
+    """One pass of the reaper at time `now`."""
+    settings = ctx.host.settings
+    index = KataIndex(ctx.mailbox.redis)
+    report = Report()
+    try:
+        report.indexed = rebuild(ctx.host, index, now, dry_run=dry_run)
+    except Exception:
+        report.errors += 1
+        log.exception("reaper: rebuilding the index failed")
+    ttl = timedelta(seconds=settings.volume_ttl_s)
+    for kata_id in index.candidates(now - ttl):
+        report.examined += 1
+        try:
+            reap_kata(ctx, index, kata_id, now, ttl, report, dry_run)
+        except Exception:
+            report.errors += 1
+            log.exception("reaper: kata %s failed", kata_id)
+    remove_leaked_containers(ctx, now, report, dry_run)
+    log.info("reaper%s: %s", " (dry run)" if dry_run else "", report.counts())
+    return report
+
+
+def reap_kata(
+    ctx: Context,
+    index: KataIndex,
+    kata_id: str,
+    now: datetime,
+    ttl: timedelta,
+    report: Report,
+    dry_run: bool,
+) -> None:
+    """Deletes one candidate kata if it has expired and is not busy."""
+    records = index.records(kata_id)
+    decision = decide(records, now, ttl)
+    if not decision.expired:
+        if decision.latest is not None and not dry_run:
+            index.touch(kata_id, records, decision.latest)  # the index was behind the record
+        return
+    if dry_run:
+        report.would_delete.append(f"{kata_id}: {decision.reason}")
+        return
+    lease = ctx.mailbox.acquire(kata_id, "reaper")
+    if lease is None:
+        report.skipped_busy += 1
+        log.info("reaper: kata %s is busy (lease held): skipped", kata_id)
+        return
+    try:
+        redis = ctx.mailbox.redis
+        if redis.llen(kata_key(kata_id, "queue")) or redis.llen(kata_key(kata_id, "inflight")):
+            report.skipped_busy += 1
+            log.info("reaper: kata %s has jobs queued: skipped", kata_id)
+            return
+        sandbox.old_kata(ctx.host, kata_id)
+        index.forget(kata_id)
+        report.deleted += 1
+        log.warning(
+            "reaper: deleted kata %s (hello_at %s, run_at %s): %s",
+            kata_id,
+            records.hello_at,
+            records.run_at,
+            decision.reason,
+        )
+    finally:
+        if ctx.mailbox.release(lease):
+            ctx.wake(kata_id)  # a job came while we held the lease: it now finds no kata
+
+
+def remove_leaked_containers(ctx: Context, now: datetime, report: Report, dry_run: bool) -> None:
+    """Removes runner containers older than the longest run plus a grace, whose job is not
+    running (their worker crashed, or the host was killed)."""
+    settings = ctx.host.settings
+    max_age_s = LONGEST_RUN_S + settings.kill_grace_s + settings.reap_container_grace_s
+    redis = ctx.mailbox.redis
+    with docker_errors():
+        containers = ctx.host.client.api.containers(
+            all=True, filters={"label": f"{RUNNER_LABEL}={settings.instance}"}
+        )
+    for container in containers:
+        age_s = now.timestamp() - container["Created"]
+        labels = container.get("Labels") or {}
+        job_id = labels.get(f"{RUNNER_LABEL}.job_id", "")
+        kata_id = labels.get(f"{RUNNER_LABEL}.kata_id", "")
+        if age_s < max_age_s:
+            continue
+        running = redis.hget(job_key(job_id), "state") == b"running" and redis.exists(
+            kata_key(kata_id, "lease")
+        )
+        if running:
+            continue
+        log.warning(
+            "reaper: %s leaked container %s (kata %s, job %s, %.0f s old)",
+            "would remove" if dry_run else "removing",
+            container["Id"][:12],
+            kata_id,
+            job_id,
+            age_s,
+        )
+        if dry_run:
+            continue
+        try:
+            remove_container(ctx.host.client, container["Id"])
+            report.containers_removed += 1
+        except Exception:
+            report.errors += 1
+            log.exception("reaper: removing container %s failed", container["Id"][:12])

@@ -1,0 +1,122 @@
+"""The reaper against the real engine and Redis, with an injected clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import docker.errors
+import pytest
+
+from reaper.expiry import Records
+from reaper.index import KataIndex
+from reaper.reaping import reap
+from runner.jobs import SEEN, kata_key
+from tests.conftest import SHELL, new_kata_id
+from tests.reaper.conftest import NOW
+from worker import sandbox
+from worker.host import Host
+from worker.pipeline import Context
+
+DAY = timedelta(days=1)
+
+
+def iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def kata_touched_at(ctx: Context, index: KataIndex, when: datetime) -> str:
+    """A kata whose volume and index both say it was last touched at `when`."""
+    kata_id = new_kata_id()
+    sandbox.new_kata(ctx.host, kata_id, SHELL, now=when)
+    index.touch(kata_id, Records(hello_at=iso(when)), when)
+    return kata_id
+
+
+def volume_exists(host: Host, kata_id: str) -> bool:
+    try:
+        host.client.api.inspect_volume(host.volume_name(kata_id))
+        return True
+    except docker.errors.NotFound:
+        return False
+
+
+def test_expired_katas_are_deleted_and_recent_ones_kept(ctx: Context, index: KataIndex) -> None:
+    old = kata_touched_at(ctx, index, NOW - 8 * DAY)
+    recent = kata_touched_at(ctx, index, NOW - 6 * DAY)
+    report = reap(ctx, NOW)
+    assert (report.examined, report.deleted, report.errors) == (1, 1, 0)
+    assert not volume_exists(ctx.host, old)
+    assert volume_exists(ctx.host, recent)
+    assert index.redis.zscore(SEEN, old) is None
+    assert index.redis.exists(kata_key(old)) == 0
+    assert index.records(recent).hello_at == iso(NOW - 6 * DAY)
+
+
+def test_a_busy_kata_is_skipped(ctx: Context, index: KataIndex) -> None:
+    leased = kata_touched_at(ctx, index, NOW - 8 * DAY)
+    queued = kata_touched_at(ctx, index, NOW - 8 * DAY)
+    lease = ctx.mailbox.acquire(leased, "a-worker")
+    assert lease is not None
+    index.redis.rpush(kata_key(queued, "queue"), "j_waitingwaitingwa")
+    report = reap(ctx, NOW)
+    assert (report.examined, report.skipped_busy, report.deleted) == (2, 2, 0)
+    assert volume_exists(ctx.host, leased) and volume_exists(ctx.host, queued)
+    assert index.redis.get(kata_key(leased, "lease")) == lease.token.encode()
+    ctx.mailbox.release(lease)
+    index.redis.delete(kata_key(queued, "queue"))
+    assert reap(ctx, NOW).deleted == 2
+
+
+def test_the_index_is_rebuilt_from_the_volumes_after_redis_lost_it(
+    ctx: Context, index: KataIndex
+) -> None:
+    kata_id = kata_touched_at(ctx, index, NOW - 3 * DAY)
+    index.redis.flushdb()
+    report = reap(ctx, NOW)
+    assert (report.indexed, report.deleted) == (1, 0)
+    assert index.redis.zscore(SEEN, kata_id) == (NOW - 3 * DAY).timestamp()
+    assert index.records(kata_id).hello_at == iso(NOW - 3 * DAY)
+    assert reap(ctx, NOW + 5 * DAY).deleted == 1
+    assert not volume_exists(ctx.host, kata_id)
+
+
+def test_a_leaked_old_container_is_removed_and_a_running_job_kept(
+    ctx: Context, index: KataIndex
+) -> None:
+    api = ctx.host.client.api
+    kata_id = kata_touched_at(ctx, index, NOW)
+    leaked = api.create_container(
+        SHELL, ["true"], labels=ctx.host.labels(kata_id, "run", job_id="j_crashedcrashedc")
+    )["Id"]
+    running = api.create_container(
+        SHELL, ["true"], labels=ctx.host.labels(kata_id, "run", job_id="j_runningrunningr")
+    )["Id"]
+    index.redis.hset("runner:job:j_runningrunningr", "state", "running")
+    lease = ctx.mailbox.acquire(kata_id, "a-worker")
+    assert lease is not None
+    try:
+        young = reap(ctx, NOW)
+        assert young.containers_removed == 0
+        report = reap(ctx, NOW + timedelta(hours=1))
+        assert report.containers_removed == 1
+        with pytest.raises(docker.errors.NotFound):
+            api.inspect_container(leaked)
+        assert api.inspect_container(running)["Id"] == running
+    finally:
+        ctx.mailbox.release(lease)
+        api.remove_container(running, force=True)
+        sandbox.old_kata(ctx.host, kata_id)
+
+
+def test_a_dry_run_deletes_nothing(ctx: Context, index: KataIndex) -> None:
+    api = ctx.host.client.api
+    old = kata_touched_at(ctx, index, NOW - 8 * DAY)
+    leaked = api.create_container(SHELL, ["true"], labels=ctx.host.labels(old, "run"))["Id"]
+    seen_before = index.redis.zrange(SEEN, 0, -1, withscores=True)
+    report = reap(ctx, NOW + timedelta(hours=1), dry_run=True)
+    assert report.deleted == 0 and report.containers_removed == 0
+    assert len(report.would_delete) == 1 and report.would_delete[0].startswith(old)
+    assert volume_exists(ctx.host, old)
+    assert api.inspect_container(leaked)["Id"] == leaked
+    assert index.redis.zrange(SEEN, 0, -1, withscores=True) == seen_before
+    sandbox.old_kata(ctx.host, old)

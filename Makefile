@@ -10,7 +10,9 @@ test: bootstrap
 up: bootstrap
 	@echo "runner: the API will listen on http://$${RUNNER_HOST:-127.0.0.1}:$${RUNNER_PORT:-4597}"
 	@echo "runner: try  curl -s http://$${RUNNER_HOST:-127.0.0.1}:$${RUNNER_PORT:-4597}/readyz"
+	@rm -rf .run/metrics && mkdir -p .run/metrics
 	RUNNER_REDIS_URL=$${RUNNER_REDIS_URL:-redis://127.0.0.1:$${RUNNER_REDIS_PORT:-6380}/0} \
+	  PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.run/metrics \
 	  PATH=$(CURDIR)/.venv/bin:$$PATH .venv/bin/honcho start -f Procfile
 
 bootstrap:

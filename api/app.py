@@ -6,7 +6,7 @@ import hmac
 import logging
 from collections.abc import Callable
 
-from flask import Flask, request
+from flask import Flask, Response, request
 
 from api import errors
 from api.errors import ApiError
@@ -77,6 +77,12 @@ def create_app(
         scheme, _, value = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token):
             raise ApiError("unauthorized", "a valid bearer token is required")
+
+    @app.after_request
+    def log_request(response: Response) -> Response:
+        if response.status_code < 400:
+            log.debug("%s %s %d", request.method, request.path, response.status_code)
+        return response
 
     if token:
         log.info("the API requires a bearer token")

@@ -9,6 +9,7 @@ from flask import Flask, Response, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from runner import metrics
 from runner.errors import RunnerError
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def error_answer(
 ) -> tuple[Response, int]:
     """API.md's error body with its status."""
     body = {"error": {"code": code, "message": message, "details": details or []}}
+    metrics.ERRORS.labels(code).inc()
     return jsonify(body), status or STATUS_OF_CODE.get(code, 500)
 
 

@@ -7,10 +7,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from api.schemas import Accepted, Error, Job, Kata, NewAvatar, NewKata, Run
+from api.schemas import Accepted, Error, Job, Kata, NewAvatar, NewKata, PullImage, Run
 
 REF = "#/components/schemas/{model}"
-MODELS: tuple[type[BaseModel], ...] = (NewKata, NewAvatar, Run, Accepted, Job, Kata, Error)
+MODELS: tuple[type[BaseModel], ...] = (
+    NewKata,
+    NewAvatar,
+    Run,
+    PullImage,
+    Accepted,
+    Job,
+    Kata,
+    Error,
+)
 KATA_ID = {
     "name": "kata_id",
     "in": "path",
@@ -108,6 +117,20 @@ def openapi_document() -> dict[str, Any]:
                 404,
                 503,
             ),
+            "/images/pull": {"post": _job("pull or update an image (pull_image)", [], PullImage)},
+            "/workers": _get("workers online and the queue", [], None, 401, 503),
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus text format",
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(401, 503),
+                    },
+                }
+            },
             "/healthz": _get("the process serves", [], None),
             "/readyz": _get("redis answers and a worker consumes", [], None, 503),
             "/openapi.json": _get("this document", [], None, 401),

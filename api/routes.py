@@ -6,13 +6,15 @@ import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from pydantic import BaseModel
 
 from api.errors import ApiError
 from api.openapi import openapi_document
-from api.schemas import NewAvatar, NewKata, Run
+from api.schemas import NewAvatar, NewKata, PullImage, Run
+from runner import live, metrics
 from runner.identifiers import avatar_uid, check_kata_id
-from runner.jobs import Jobs, Submitted
+from runner.jobs import IMAGES_QUEUE, Jobs, Submitted, redis_errors
 from runner.settings import Settings
 
 bp = Blueprint("runner", __name__)
@@ -36,8 +38,9 @@ def body(model: type[BaseModel]) -> Any:
     return model.model_validate_json(request.get_data(), context={"settings": settings()})
 
 
-def accepted(submitted: Submitted) -> tuple[Response, int, dict[str, str]]:
+def accepted(submitted: Submitted) -> tuple[Response, int, dict[str, Any]]:
     answer = submitted.answer()
+    metrics.JOBS_ACCEPTED.labels(submitted.kind).inc()
     current_app.extensions["runner.wake"](submitted.kata_id)
     return jsonify(answer), 202, {"Location": answer["url"]}
 
@@ -90,6 +93,12 @@ def run(kata_id: str, avatar_name: str) -> Any:
     return accepted(jobs().submit("run", kata_id, avatar_name, payload))
 
 
+@bp.post("/images/pull")
+def pull_image() -> Any:
+    parsed = body(PullImage)
+    return accepted(jobs().submit("pull_image", IMAGES_QUEUE, None, parsed.model_dump()))
+
+
 @bp.get("/jobs/<job_id>")
 def job(job_id: str) -> Any:
     wait = request.args.get("wait", "0")
@@ -125,6 +134,32 @@ def readyz() -> Any:
     if not ready:
         raise ApiError("unavailable", reason)
     return jsonify({"ok": True, "reason": reason})
+
+
+@bp.get("/workers")
+def workers() -> Any:
+    client = jobs().redis
+    with redis_errors():
+        online = live.workers(client)
+        stats = live.queue_stats(client)
+    for worker in online:
+        worker["active_jobs"] = stats["leases"].get(worker["name"], 0)
+    return jsonify(
+        {
+            "workers": online,
+            "queue_depth": stats["queue_depth"],
+            "oldest_queued_age_s": stats["oldest_queued_age_s"],
+        }
+    )
+
+
+@bp.get("/metrics")
+def prometheus() -> Any:
+    registry = CollectorRegistry()
+    registry.register(live.LiveCollector(jobs().redis))
+    with redis_errors():
+        text = metrics.exposition(registry)
+    return Response(text, mimetype=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/openapi.json")

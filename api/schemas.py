@@ -102,12 +102,18 @@ class Run(Body):
         return names
 
 
+class PullImage(Body):
+    """POST /images/pull"""
+
+    image_name: ImageName
+
+
 class Accepted(BaseModel):
     """The 202 answer to a job submission."""
 
     job_id: str
     kind: str
-    kata_id: str
+    kata_id: str | None
     state: Literal["queued"]
     url: str
 
@@ -131,7 +137,7 @@ class Job(BaseModel):
 
     job_id: str
     kind: str
-    kata_id: str
+    kata_id: str | None
     avatar_name: str | None
     state: Literal["queued", "running", "done", "failed"]
     submitted_at: str

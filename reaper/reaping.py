@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from reaper.expiry import decide
 from reaper.index import KataIndex, rebuild
+from runner import metrics
 from runner.jobs import job_key, kata_key
 from worker import sandbox
 from worker.docker_host import docker_errors, remove_container
@@ -94,6 +95,7 @@ def reap_kata(
             return
         sandbox.old_kata(ctx.host, kata_id)
         index.forget(kata_id)
+        metrics.VOLUMES_REAPED.inc()
         report.deleted += 1
         log.warning(
             "reaper: deleted kata %s (hello_at %s, run_at %s): %s",

@@ -30,7 +30,9 @@ P = "runner:"
 ACTIVE = P + "katas:active"
 QUEUED = P + "jobs:queued"
 SEEN = P + "katas:seen"
-JOB_KINDS = ("new_kata", "old_kata", "new_avatar", "old_avatar", "run")
+JOB_KINDS = ("new_kata", "old_kata", "new_avatar", "old_avatar", "run", "pull_image")
+# Jobs that belong to no kata (image pulls) queue here, one at a time: not a legal kata id.
+IMAGES_QUEUE = "_images"
 
 
 class KataBusy(RunnerError):
@@ -91,13 +93,13 @@ class Submitted:
     kind: str
     kata_id: str
 
-    def answer(self) -> dict[str, str]:
+    def answer(self) -> dict[str, str | None]:
         """The body of API.md's 202 answer."""
         url = f"/jobs/{self.job_id}"
         return {
             "job_id": self.job_id,
             "kind": self.kind,
-            "kata_id": self.kata_id,
+            "kata_id": None if self.kata_id == IMAGES_QUEUE else self.kata_id,
             "state": "queued",
             "url": url,
         }
@@ -219,7 +221,7 @@ def show_job(record: dict[bytes, bytes]) -> dict[str, Any]:
     return {
         "job_id": field("job_id"),
         "kind": field("kind"),
-        "kata_id": field("kata_id"),
+        "kata_id": None if field("kata_id") == IMAGES_QUEUE else field("kata_id"),
         "avatar_name": field("avatar_name") or None,
         "state": field("state"),
         "submitted_at": field("submitted_at"),

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     helper_image: str = "cyber-dojo-local/shell:latest"
     docker_host: str = "unix:///var/run/docker.sock"
     docker_timeout_s: int = 60
+    # Comma-separated images each worker pulls (or updates) in the background as it starts.
+    prepull: str = ""
     # A JSON file {image_name: colour rules} that overrides the rules in an image's label.
     colour_rules_file: str = ""
 
@@ -34,6 +36,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 4597
     api_token: str = ""
+    api_processes: int = 2  # gunicorn worker processes, each with 16 threads
     max_queued: int = 10000  # jobs queued over all katas before submissions get 503
     kata_max_queued: int = 128  # jobs queued on one kata before submissions get 429
     job_ttl_s: int = 86400

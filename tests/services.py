@@ -152,16 +152,26 @@ def celery_beat(env: dict[str, str], log_dir: Path) -> Service:
 
 
 def gunicorn(env: dict[str, str], log_dir: Path, port: int) -> Service:
-    argv = [
-        str(VENV_BIN / "gunicorn"),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--worker-class",
-        "gthread",
-        "--threads",
-        "8",
-        "--workers",
-        "1",
-        "api.app:create_app()",
-    ]
+    argv = [str(VENV_BIN / "gunicorn"), "-c", "api/gunicorn_conf.py", "api.app:create_app()"]
+    env = {**env, "RUNNER_HOST": "127.0.0.1", "RUNNER_PORT": str(port), "RUNNER_API_PROCESSES": "2"}
     return Service("api", argv, runner_env(env), log_dir)
+
+
+class Registry(Service):
+    """A docker registry (Debian's docker-registry) on a loopback port, storing in a folder."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        storage = log_dir / f"registry-{self.port}"
+        storage.mkdir()
+        config = log_dir / f"registry-{self.port}.yml"
+        config.write_text(
+            "version: 0.1\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {storage}\n"
+            f"http:\n  addr: 127.0.0.1:{self.port}\n"
+        )
+        super().__init__(f"registry-{self.port}", ["docker-registry", "serve", str(config)],
+                         dict(os.environ), log_dir)
+        self.address = f"127.0.0.1:{self.port}"
+        wait_for(lambda: socket.create_connection(("127.0.0.1", self.port), 1).close() is None,
+                 10, "the registry listening")

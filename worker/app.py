@@ -1,9 +1,9 @@
-"""The Celery worker: `celery -A worker.app worker` runs drains; `celery -A worker.app beat`
-schedules the sweep. Tasks are thin: they call worker.pipeline with this process's context."""
+"""The Celery worker: `celery -A worker.app worker` runs drains, sweeps and reaps;
+`celery -A worker.app beat` schedules the sweep and the reaper. Tasks are thin: they call
+worker.pipeline and reaper.reaping with this process's context."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -13,20 +13,28 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import setup_logging, worker_ready, worker_shutdown
 
 from reaper import reaping
-from runner.jobs import P, connect_redis, now_iso
+from runner.jobs import connect_redis, now_iso
+from runner.live import presence_key
+from runner.logs import setup_logging as setup_json_logging
 from runner.mailbox import Mailbox
 from runner.queueing import DRAIN, REAP, SWEEP, celery_app
 from runner.settings import Settings
-from worker import pipeline
+from worker import images, pipeline
 from worker.host import Host
 
 log = logging.getLogger(__name__)
 
 settings = Settings()
 app = celery_app(settings)
+
+
+@setup_logging.connect
+def _json_logs(**_: Any) -> None:
+    """Celery's own logging set-up is replaced by the runner's JSON lines."""
+    setup_json_logging(settings.log_level)
 
 
 @functools.cache
@@ -48,10 +56,13 @@ def wake(kata_id: str) -> None:
     app.send_task(DRAIN, args=[kata_id])
 
 
-@app.task(name=DRAIN)
-def drain(kata_id: str) -> int:
+@app.task(name=DRAIN, bind=True)
+def drain(task: Any, kata_id: str) -> int:
     """Runs the kata's queued jobs, in order, if no other worker holds its lease."""
-    return pipeline.drain(context(), kata_id)
+    ctx = context()
+    # The lease names this worker, so that /workers can count the jobs each one runs.
+    ctx.holder = f"{task.request.hostname or socket.gethostname()}:{os.getpid()}"
+    return pipeline.drain(ctx, kata_id)
 
 
 @app.task(name=SWEEP)
@@ -67,18 +78,14 @@ def reap() -> dict[str, int]:
 
 
 # Worker presence: the main process of each worker writes a key with a TTL while it lives,
-# so that /readyz (and /workers) read who is consuming from live data.
+# so that /readyz and /workers read who is consuming from live data.
 _presence_stop = threading.Event()
 _presence_threads: list[threading.Thread] = []
 
 
-def presence_key(name: str) -> str:
-    return f"{P}worker:{name}"
-
-
 @worker_ready.connect
 def _announce(sender: Any = None, **_: Any) -> None:
-    name = getattr(sender, "hostname", socket.gethostname())
+    name = getattr(sender, "hostname", None) or socket.gethostname()
     redis = connect_redis(settings.redis_url)
     record = json.dumps(
         {
@@ -99,13 +106,20 @@ def _announce(sender: Any = None, **_: Any) -> None:
                 log.warning("worker presence: redis did not answer", exc_info=True)
             if _presence_stop.wait(settings.worker_heartbeat_s):
                 break
-        with contextlib.suppress(Exception):
+        try:
             redis.delete(presence_key(name))
+        except Exception:
+            log.warning("worker presence: could not withdraw", exc_info=True)
 
     thread = threading.Thread(target=beat, name="presence", daemon=True)
     thread.start()
     _presence_threads.append(thread)
     log.info("worker %s consuming from %s", name, settings.redis_url)
+    if settings.prepull:
+        # In the background: a missing registry must not hold the worker's start-up.
+        threading.Thread(
+            target=images.prepull, args=(settings,), name="prepull", daemon=True
+        ).start()
 
 
 @worker_shutdown.connect

@@ -15,6 +15,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from runner import metrics
 from runner.errors import DockerUnavailable, ImageNotFound, KataNotFound, RunnerError
 from runner.settings import Settings
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 ATTACH_HEADER = struct.Struct(">BxxxL")  # stream (1 stdout, 2 stderr), 3 bytes pad, length
 STDERR_KEPT_BYTES = 4096
+ROLE_LABEL = "org.cyber-dojo.runner.role"
 REMOVAL_WAIT_S = 30.0
 
 
@@ -133,6 +135,7 @@ def _run(
     started = time.monotonic()
     try:
         api.start(container_id)
+        metrics.CONTAINERS_STARTED.labels(spec.labels.get(ROLE_LABEL, "")).inc()
         sock.settimeout(deadline_s)
         with contextlib.suppress(OSError):  # a container that ends early stops reading
             sock.sendall(stdin)
@@ -145,6 +148,7 @@ def _run(
         log.info("container %s passed its deadline of %.1f s: killing it", spec.name, deadline_s)
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             api.kill(container_id)
+        metrics.CONTAINERS_KILLED.inc()
     exit_code = int(api.wait(container_id, timeout=REMOVAL_WAIT_S)["StatusCode"])
     state = api.inspect_container(container_id)["State"]
     return Outcome(

@@ -7,15 +7,18 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from runner import metrics
 from runner.errors import RunnerError
 from runner.jobs import now_iso
+from runner.logs import job_context
 from runner.mailbox import Lease, Mailbox
-from worker import sandbox
+from worker import images, sandbox
 from worker.docker_host import docker_errors, remove_container
 from worker.host import RUNNER_LABEL, Host
 
@@ -25,6 +28,7 @@ Wake = Callable[[str], None]
 
 # The kata record's time each successful job sets.
 KATA_EFFECT = {
+    "pull_image": "",
     "new_kata": "hello_at",
     "new_avatar": "hello_at",
     "run": "run_at",
@@ -54,6 +58,7 @@ def drain(ctx: Context, kata_id: str) -> int:
         lost = ctx.mailbox.fail_orphans(kata_id, now_iso(), lease)
         if lost > 0:
             log.warning("kata %s: %d in-flight job(s) of a lost worker failed", kata_id, lost)
+            metrics.ERRORS.labels("worker_lost").inc(lost)
         remove_older_fences(ctx.host, kata_id, lease.fence)
         with heartbeat(ctx.mailbox, lease) as still_held:
             while ran < ctx.drain_batch and still_held.is_set():
@@ -79,30 +84,53 @@ def run_job(ctx: Context, lease: Lease, job_id: str) -> None:
         )
         return
     kind, payload = got
-    extra = {"job_id": job_id, "kata_id": lease.kata_id, "avatar": payload.get("avatar_name")}
+    avatar = payload.get("avatar_name")
+    with job_context(job_id=job_id, kata_id=lease.kata_id, avatar=str(avatar or "")):
+        state, result, error = _execute(ctx, lease, job_id, kind, payload)
+        # Counted before the end is recorded: whoever sees the job end sees it counted.
+        metrics.JOBS_FINISHED.labels(kind, "done" if error is None else error["code"]).inc()
+        recorded = ctx.mailbox.finish(
+            lease,
+            job_id,
+            state=state,
+            now=now_iso(),
+            result="" if result is None else json.dumps(result),
+            error="" if error is None else json.dumps(error),
+            kata_effect=KATA_EFFECT[kind] if state == "done" else "",
+        )
+        if not recorded:
+            log.error(
+                "job %s: the lease on kata %s was lost; its result was dropped",
+                job_id,
+                lease.kata_id,
+            )
+
+
+def _execute(
+    ctx: Context, lease: Lease, job_id: str, kind: str, payload: dict[str, Any]
+) -> tuple[str, Any, dict[str, str] | None]:
+    """The job's state, result and error, as they are to be recorded."""
+    started = time.monotonic()
     try:
         result = OPERATIONS[kind](ctx.host, lease.kata_id, payload, job_id, lease.fence)
-        state, error = "done", ""
-        log.info("job %s %s done", job_id, kind, extra=extra)
     except RunnerError as failure:
-        state, result = "failed", None
-        error = json.dumps({"code": failure.code, "message": str(failure)})
-        log.warning("job %s %s failed: %s %s", job_id, kind, failure.code, failure, extra=extra)
+        metrics.ERRORS.labels(failure.code).inc()
+        log.warning("job %s %s failed: %s: %s", job_id, kind, failure.code, failure)
+        return "failed", None, {"code": failure.code, "message": str(failure)}
     except Exception as failure:  # anything else is reported, and logged with its traceback
-        state, result = "failed", None
-        error = json.dumps({"code": "internal", "message": f"{type(failure).__name__}: {failure}"})
-        log.exception("job %s %s failed", job_id, kind, extra=extra)
-    recorded = ctx.mailbox.finish(
-        lease,
-        job_id,
-        state=state,
-        now=now_iso(),
-        result="" if result is None else json.dumps(result),
-        error=error,
-        kata_effect=KATA_EFFECT[kind] if state == "done" else "",
-    )
-    if not recorded:
-        log.error("job %s: lease on kata %s lost; its result was dropped", job_id, lease.kata_id)
+        metrics.ERRORS.labels("internal").inc()
+        log.exception("job %s %s failed", job_id, kind)
+        return (
+            "failed",
+            None,
+            {"code": "internal", "message": f"{type(failure).__name__}: {failure}"},
+        )
+    if kind == "run":
+        metrics.RUN_DURATION.observe(time.monotonic() - started)
+        log.debug("job %s run: %s in %d ms", job_id, result["colour"], result["duration_ms"])
+    else:
+        log.debug("job %s %s done", job_id, kind)
+    return "done", result, None
 
 
 def _new_kata(host: Host, kata_id: str, p: dict[str, Any], job_id: str, fence: int) -> Any:
@@ -143,7 +171,12 @@ def _run(host: Host, kata_id: str, p: dict[str, Any], job_id: str, fence: int) -
     )
 
 
+def _pull_image(host: Host, kata_id: str, p: dict[str, Any], job_id: str, fence: int) -> Any:
+    return images.pull(host, p["image_name"])
+
+
 OPERATIONS: dict[str, Callable[[Host, str, dict[str, Any], str, int], Any]] = {
+    "pull_image": _pull_image,
     "new_kata": _new_kata,
     "old_kata": _old_kata,
     "new_avatar": _new_avatar,
@@ -206,6 +239,7 @@ def sweep(mailbox: Mailbox, wake: Wake) -> dict[str, int]:
         lost = mailbox.fail_orphans(kata_id, now_iso())
         if lost > 0:
             log.warning("kata %s: %d job(s) of a lost worker failed", kata_id, lost)
+            metrics.ERRORS.labels("worker_lost").inc(lost)
             counts["orphans"] += lost
         if lost > 0 or mailbox.needs_drain(kata_id):
             # Woken even with an empty queue after orphans: the drain removes their containers.

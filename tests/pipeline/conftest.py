@@ -35,7 +35,9 @@ def stack_env(settings: Settings, redis_url: str) -> dict[str, str]:
         "RUNNER_LEASE_TTL_S": str(LEASE_TTL_S),
         "RUNNER_SWEEP_INTERVAL_S": str(SWEEP_INTERVAL_S),
         "RUNNER_WORKER_HEARTBEAT_S": "1",
-        "RUNNER_LOG_LEVEL": "INFO",
+        "RUNNER_LOG_LEVEL": "DEBUG",
+        # A local registry on loopback serves the image-pull tests.
+        "RUNNER_IMAGES": f"{settings.images},127.0.0.1:*/*",
     }
 
 
@@ -79,7 +81,9 @@ def stack(
 ) -> Iterator[Stack]:
     log_dir = tmp_path_factory.mktemp("stack")
     redis = RedisServer(log_dir)
-    env = stack_env(settings, redis.url)
+    metrics_dir = log_dir / "metrics"
+    metrics_dir.mkdir()
+    env = {**stack_env(settings, redis.url), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     worker = celery_worker("w1", env, log_dir, concurrency=2)
     beat = celery_beat(env, log_dir)
     port = free_port()

@@ -1,0 +1,83 @@
+"""What is going on right now, read from Redis: workers online, queue depth, leases."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from runner.jobs import ACTIVE, QUEUED, P, epoch, job_key, kata_key
+
+
+def presence_key(name: str) -> str:
+    """The key a worker keeps alive while it consumes (worker/app.py)."""
+    return f"{P}worker:{name}"
+
+
+def holder_worker(token: str) -> str:
+    """The worker name in a lease token `worker:pid:random`."""
+    return token.rsplit(":", 2)[0]
+
+
+def workers(client: redis.Redis) -> list[dict[str, Any]]:
+    """The workers that announced themselves within their heartbeat TTL."""
+    keys = sorted(client.scan_iter(match=presence_key("*"), count=100))
+    records = client.mget(keys) if keys else []
+    return [json.loads(r) for r in records if r]
+
+
+def queue_stats(client: redis.Redis, now: datetime | None = None) -> dict[str, Any]:
+    """Queue depth, the oldest queued job's age, and the leases held, by worker."""
+    now = now or datetime.now(UTC)
+    katas = [k.decode() for k in client.sscan_iter(ACTIVE)]
+    pipe = client.pipeline(transaction=False)
+    for kata_id in katas:
+        pipe.lindex(kata_key(kata_id, "queue"), 0)
+        pipe.get(kata_key(kata_id, "lease"))
+    found = pipe.execute() if katas else []
+    heads = [h.decode() for h in found[0::2] if h]
+    leases = Counter(holder_worker(t.decode()) for t in found[1::2] if t)
+    oldest = None
+    if heads:
+        pipe = client.pipeline(transaction=False)
+        for job_id in heads:
+            pipe.hget(job_key(job_id), "submitted_at")
+        times = [epoch(t.decode()) for t in pipe.execute() if t]
+        if times:
+            oldest = max(0.0, now.timestamp() - min(times))
+    depth = int(client.get(QUEUED) or 0)
+    return {"queue_depth": depth, "oldest_queued_age_s": oldest, "leases": dict(leases)}
+
+
+class LiveCollector(Collector):
+    """Gauges read from Redis at each scrape."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        stats = queue_stats(self.redis)
+        yield GaugeMetricFamily(
+            "runner_queue_depth", "Jobs queued over all katas.", value=stats["queue_depth"]
+        )
+        yield GaugeMetricFamily(
+            "runner_oldest_queued_age_seconds",
+            "Age of the oldest job still queued (0: none).",
+            value=stats["oldest_queued_age_s"] or 0.0,
+        )
+        yield GaugeMetricFamily(
+            "runner_active_leases",
+            "Katas a worker is draining now.",
+            value=sum(stats["leases"].values()),
+        )
+        yield GaugeMetricFamily(
+            "runner_workers_online",
+            "Workers that announced themselves.",
+            value=len(workers(self.redis)),
+        )

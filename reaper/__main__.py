@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from datetime import UTC, datetime
 
 from reaper.reaping import reap
 from runner.jobs import connect_redis
+from runner.logs import setup_logging
 from runner.mailbox import Mailbox
 from runner.queueing import DRAIN, celery_app
 from runner.settings import Settings
@@ -23,7 +23,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(message)s")
+    setup_logging(settings.log_level)
     celery = celery_app(settings)
     ctx = Context(
         host=Host.connect(settings),

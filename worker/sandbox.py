@@ -78,7 +78,14 @@ def remove_kata_containers(host: Host, kata_id: str) -> int:
     """Force-removes every container that mounts or serves the kata; returns how many."""
     with docker_errors():
         found = host.client.api.containers(
-            all=True, quiet=True, filters={"label": [f"{RUNNER_LABEL}.kata_id={kata_id}"]}
+            all=True,
+            quiet=True,
+            filters={
+                "label": [
+                    f"{RUNNER_LABEL}={host.settings.instance}",
+                    f"{RUNNER_LABEL}.kata_id={kata_id}",
+                ]
+            },
         ) + host.client.api.containers(
             all=True, quiet=True, filters={"volume": host.volume_name(kata_id)}
         )

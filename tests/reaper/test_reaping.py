@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import datetime, timedelta
 
 import docker.errors
@@ -13,6 +16,7 @@ from reaper.reaping import reap
 from runner.jobs import SEEN, kata_key
 from tests.conftest import SHELL, new_kata_id
 from tests.reaper.conftest import NOW
+from tests.services import ROOT, RedisServer, runner_env
 from worker import sandbox
 from worker.host import Host
 from worker.pipeline import Context
@@ -120,3 +124,33 @@ def test_a_dry_run_deletes_nothing(ctx: Context, index: KataIndex) -> None:
     assert api.inspect_container(leaked)["Id"] == leaked
     assert index.redis.zrange(SEEN, 0, -1, withscores=True) == seen_before
     sandbox.old_kata(ctx.host, old)
+
+
+def test_the_command_line_dry_run_says_what_it_would_delete_and_then_deletes(
+    ctx: Context, index: KataIndex, api_redis: RedisServer
+) -> None:
+    kata_id = kata_touched_at(ctx, index, NOW - 8 * DAY)
+    env = runner_env(
+        {
+            "RUNNER_INSTANCE": ctx.host.settings.instance,
+            "RUNNER_REDIS_URL": api_redis.url,
+            "RUNNER_LOG_LEVEL": "WARNING",
+        }
+    )
+
+    def reaper(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "reaper", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    dry = reaper("--dry-run")
+    assert f"would delete {kata_id}: last touched" in dry
+    assert volume_exists(ctx.host, kata_id)
+    real = reaper()
+    assert json.loads(real.splitlines()[-1])["deleted"] == 1
+    assert not volume_exists(ctx.host, kata_id)

@@ -1,5 +1,5 @@
 # One command runs the same checks everywhere: `make test`, locally and in CI.
-.PHONY: test up bootstrap lint images stop-engine
+.PHONY: test up demo bootstrap lint images stop-engine
 
 PY := .venv/bin/python
 
@@ -14,6 +14,10 @@ up: bootstrap
 	RUNNER_REDIS_URL=$${RUNNER_REDIS_URL:-redis://127.0.0.1:$${RUNNER_REDIS_PORT:-6380}/0} \
 	  PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.run/metrics \
 	  PATH=$(CURDIR)/.venv/bin:$$PATH .venv/bin/honcho start -f Procfile
+
+# A Python kata goes red, amber, green on the service that `make up` runs in another terminal.
+demo:
+	$(PY) -m client.demo
 
 bootstrap:
 	@bash scripts/bootstrap.sh

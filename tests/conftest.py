@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 
 from runner.settings import Settings
-from tests.services import RedisServer
+from tests.services import (
+    RedisServer,
+    celery_beat,
+    celery_worker,
+    free_port,
+    gunicorn,
+    wait_for,
+)
+from tests.stack import Stack, stack_env
 from worker.host import RUNNER_LABEL, Host
 
 SHELL = "cyber-dojo-local/shell:latest"
@@ -56,3 +64,47 @@ def redis_client(api_redis: RedisServer) -> Iterator[redis.Redis]:
     client.flushdb()
     yield client
     client.flushdb()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    settings: Settings, host: Host, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    log_dir = tmp_path_factory.mktemp("stack")
+    redis = RedisServer(log_dir)
+    metrics_dir = log_dir / "metrics"
+    metrics_dir.mkdir()
+    env = {**stack_env(settings, redis.url), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    worker = celery_worker("w1", env, log_dir, concurrency=2)
+    beat = celery_beat(env, log_dir)
+    port = free_port()
+    api = gunicorn({**env, "RUNNER_PORT": str(port)}, log_dir, port)
+    running = Stack(f"http://127.0.0.1:{port}", redis, env, log_dir, worker, beat, api)
+    try:
+        wait_for(lambda: running.call("GET", "/readyz").status_code == 200, 60, "the runner ready")
+        yield running
+    finally:
+        for service in (running.api, running.beat, running.worker, running.redis):
+            service.stop()
+
+
+@pytest.fixture
+def make_kata(stack: Stack) -> Iterator[Callable[..., str]]:
+    """Creates katas through the API, with avatars; deletes them through the API after."""
+    made: list[str] = []
+
+    def make(image: str, avatars: dict[str, dict[str, str]]) -> str:
+        kata_id = new_kata_id()
+        made.append(kata_id)
+        stack.done("PUT", f"/katas/{kata_id}", {"image_name": image})
+        for avatar, files in avatars.items():
+            stack.done(
+                "PUT",
+                f"/katas/{kata_id}/avatars/{avatar}",
+                {"image_name": image, "starting_files": files},
+            )
+        return kata_id
+
+    yield make
+    for kata_id in made:
+        stack.done("DELETE", f"/katas/{kata_id}")

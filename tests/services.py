@@ -170,8 +170,15 @@ class Registry(Service):
             f"storage:\n  filesystem:\n    rootdirectory: {storage}\n"
             f"http:\n  addr: 127.0.0.1:{self.port}\n"
         )
-        super().__init__(f"registry-{self.port}", ["docker-registry", "serve", str(config)],
-                         dict(os.environ), log_dir)
+        super().__init__(
+            f"registry-{self.port}",
+            ["docker-registry", "serve", str(config)],
+            dict(os.environ),
+            log_dir,
+        )
         self.address = f"127.0.0.1:{self.port}"
-        wait_for(lambda: socket.create_connection(("127.0.0.1", self.port), 1).close() is None,
-                 10, "the registry listening")
+        wait_for(
+            lambda: socket.create_connection(("127.0.0.1", self.port), 1).close() is None,
+            10,
+            "the registry listening",
+        )

@@ -102,14 +102,14 @@ def _announce(sender: Any = None, **_: Any) -> None:
         while True:
             try:
                 redis.set(presence_key(name), record, ex=ttl_s)
-            except Exception:
-                log.warning("worker presence: redis did not answer", exc_info=True)
+            except Exception as error:
+                log.warning("worker presence: redis did not answer: %s", error)
             if _presence_stop.wait(settings.worker_heartbeat_s):
                 break
         try:
             redis.delete(presence_key(name))
-        except Exception:
-            log.warning("worker presence: could not withdraw", exc_info=True)
+        except Exception as error:  # Redis stopping with the rest: the key's TTL ends it
+            log.info("worker presence: not withdrawn: %s", error)
 
     thread = threading.Thread(target=beat, name="presence", daemon=True)
     thread.start()

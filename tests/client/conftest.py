@@ -12,7 +12,7 @@ from werkzeug.serving import make_server
 
 from client import RunnerClient
 from tests.conftest import PYTHON, new_kata_id
-from tests.pipeline.conftest import Stack, stack  # noqa: F401  (the fixture, reused)
+from tests.stack import Stack
 
 TEST = "from hiker import answer\n\ndef test_answer():\n    assert answer() == 42\n"
 STARTING_FILES = {
@@ -23,7 +23,7 @@ STARTING_FILES = {
 
 
 @pytest.fixture
-def runner(stack: Stack) -> Iterator[RunnerClient]:  # noqa: F811
+def runner(stack: Stack) -> Iterator[RunnerClient]:
     """A client of the stack."""
     with RunnerClient(stack.url, timeout_s=60) as client:
         yield client

@@ -14,8 +14,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import SHELL
-from tests.pipeline.conftest import Stack
 from tests.services import ROOT, Registry, wait_for
+from tests.stack import Stack
 from worker.host import Host
 
 

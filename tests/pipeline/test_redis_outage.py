@@ -8,8 +8,8 @@ from runner.queueing import DRAIN, celery_app
 from runner.settings import Settings
 from tests.api.conftest import Woken, make_app
 from tests.conftest import SHELL, new_kata_id
-from tests.pipeline.conftest import stack_env
 from tests.services import RedisServer, celery_worker, wait_for
+from tests.stack import stack_env
 
 
 def test_redis_down_is_503_and_no_accepted_job_is_lost_across_a_restart(

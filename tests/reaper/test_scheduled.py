@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 from api.app import create_app
 from runner.settings import Settings
 from tests.conftest import SHELL, new_kata_id
-from tests.pipeline.conftest import stack_env
 from tests.reaper.test_reaping import volume_exists
 from tests.services import RedisServer, celery_beat, celery_worker, wait_for
+from tests.stack import stack_env
 from worker.host import Host
 
 INTERVAL_S = 2

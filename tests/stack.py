@@ -1,27 +1,21 @@
-"""A whole runner for the tests: real Redis, Celery worker and beat, gunicorn, Docker."""
+"""A whole runner for the tests: real Redis, Celery worker and beat, gunicorn, Docker.
+
+The `stack` fixture (tests/conftest.py) starts one for the whole session."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from runner.settings import Settings
 from tests.services import (
     RedisServer,
     Service,
-    celery_beat,
-    celery_worker,
-    free_port,
-    gunicorn,
-    wait_for,
 )
-from worker.host import Host
 
 LEASE_TTL_S = 3
 SWEEP_INTERVAL_S = 1
@@ -73,49 +67,3 @@ class Stack:
         job = self.wait(self.submit(method, path, body))
         assert job["state"] == "done", job
         return job
-
-
-@pytest.fixture(scope="session")
-def stack(
-    settings: Settings, host: Host, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    log_dir = tmp_path_factory.mktemp("stack")
-    redis = RedisServer(log_dir)
-    metrics_dir = log_dir / "metrics"
-    metrics_dir.mkdir()
-    env = {**stack_env(settings, redis.url), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    worker = celery_worker("w1", env, log_dir, concurrency=2)
-    beat = celery_beat(env, log_dir)
-    port = free_port()
-    api = gunicorn({**env, "RUNNER_PORT": str(port)}, log_dir, port)
-    running = Stack(f"http://127.0.0.1:{port}", redis, env, log_dir, worker, beat, api)
-    try:
-        wait_for(lambda: running.call("GET", "/readyz").status_code == 200, 60, "the runner ready")
-        yield running
-    finally:
-        for service in (running.api, running.beat, running.worker, running.redis):
-            service.stop()
-
-
-@pytest.fixture
-def make_kata(stack: Stack) -> Iterator[Callable[..., str]]:
-    """Creates katas through the API, with avatars; deletes them through the API after."""
-    made: list[str] = []
-
-    def make(image: str, avatars: dict[str, dict[str, str]]) -> str:
-        from tests.conftest import new_kata_id
-
-        kata_id = new_kata_id()
-        made.append(kata_id)
-        stack.done("PUT", f"/katas/{kata_id}", {"image_name": image})
-        for avatar, files in avatars.items():
-            stack.done(
-                "PUT",
-                f"/katas/{kata_id}/avatars/{avatar}",
-                {"image_name": image, "starting_files": files},
-            )
-        return kata_id
-
-    yield make
-    for kata_id in made:
-        stack.done("DELETE", f"/katas/{kata_id}")

@@ -1,5 +1,8 @@
 # The runner's own image: API, worker and beat all run from it (docker-compose.yml).
 # BASE_IMAGE: a Python 3.11 image; a public one by default, or one built locally.
+# A base image may carry the pinned wheels and the pip settings that use them (PIP_NO_INDEX,
+# PIP_FIND_LINKS): cyber-dojo-local/runner-wheels does (images/runner-base/wheels.Dockerfile),
+# so that `make compose-check` builds this file as it is, with no network in the build.
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 WORKDIR /app

@@ -32,3 +32,8 @@ images:
 
 stop-engine:
 	bash scripts/engine.sh stop
+
+# docker-compose.yml for real on this host: build, up, one kata through the API, down (PASS/FAIL).
+.PHONY: compose-check
+compose-check: bootstrap
+	bash scripts/compose-check.sh

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the local language images without a registry: a root filesystem made here,
 # `docker import`ed as a base, then `docker build` on top with the colour rules as a label.
-# Usage: images/build.sh [--if-missing] [shell|python-pytest ...]   (default: all)
+# Usage: images/build.sh [--if-missing] [shell|python-pytest|runner-base ...]
+#   default: the language images (shell, python-pytest). runner-base, the local base of the
+#   runner's own image and of its Redis (docker-compose.local.yml), is built only when named.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 prefix=cyber-dojo-local
@@ -38,6 +40,15 @@ rootfs_python-pytest() {  # $1: empty folder to fill
   mkdir -p "$root/sandboxes"
 }
 
+rootfs_runner-base() {  # $1: empty folder to fill
+  local root=$1
+  debootstrap --variant=minbase --include=python3-venv,redis-server "$suite" "$root" "$mirror" >&2
+  # A venv first on PATH (images/runner-base/Dockerfile): `python3 -m pip install` installs
+  # there, as on a python image, instead of into the system's externally managed python.
+  chroot "$root" python3 -m venv /opt/venv
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* "$root"/usr/share/man/*
+}
+
 build() {  # $1: image folder name
   local name=$1 image="$prefix/$1:latest" base="$prefix/$1-base:latest"
   if $if_missing && docker image inspect "$image" >/dev/null 2>&1; then
@@ -49,9 +60,10 @@ build() {  # $1: image folder name
   echo "building $image ..."
   "rootfs_$name" "$work/rootfs"
   tar --numeric-owner -C "$work/rootfs" -c . | docker import - "$base" >/dev/null
-  docker build -q --build-arg "BASE=$base" \
-    --label "org.cyber-dojo.runner.colour-rules=$(cat "$here/$name/colour_rules.json")" \
-    -t "$image" "$here/$name" >/dev/null
+  local label=()  # a language image's colour rules; runner-base has none
+  [ ! -f "$here/$name/colour_rules.json" ] ||
+    label=(--label "org.cyber-dojo.runner.colour-rules=$(cat "$here/$name/colour_rules.json")")
+  docker build -q --build-arg "BASE=$base" "${label[@]}" -t "$image" "$here/$name" >/dev/null
   echo "built $image in $((SECONDS - started)) s"
 }
 

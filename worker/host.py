@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ class Host:
     _rules: dict[str, ColourRules | None] = field(default_factory=dict)
     _overrides: dict[str, object] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _run_at_written: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def connect(cls, settings: Settings) -> Host:
@@ -49,6 +51,21 @@ class Host:
     def volume_name(self, kata_id: str) -> str:
         """The name of a kata's volume."""
         return f"{self.settings.instance}-kata-{kata_id}"
+
+    def run_at_due(self, kata_id: str) -> bool:
+        """Whether this run should write its time into the kata's volume.
+
+        Writing it costs a docker archive call (a third of a short run), so a process writes
+        it at most every run_at_every_s per kata; the exact time goes to Redis at every run.
+        """
+        every = self.settings.run_at_every_s
+        now = time.monotonic()
+        with self._lock:
+            last = self._run_at_written.get(kata_id)
+            if every > 0 and last is not None and now - last < every:
+                return False
+            self._run_at_written[kata_id] = now
+            return True
 
     def colour_rules(self, image_name: str) -> ColourRules | None:
         """The image's colour rules (the operator's override first), None when unusable.

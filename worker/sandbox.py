@@ -202,7 +202,9 @@ def run(
         # Not working_dir=sandbox: the engine would create a missing one as root.
         working_dir="/sandboxes",
         # The engine writes the run time into root-owned .runner before the container starts.
-        archives=[("/sandboxes/.runner", tar_of({"run_at": (_iso(now) + "\n").encode()}))],
+        archives=[("/sandboxes/.runner", tar_of({"run_at": (_iso(now) + "\n").encode()}))]
+        if host.run_at_due(kata_id)
+        else [],
     )
     outcome = run_container(
         host.client,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import docker.errors
@@ -52,12 +52,25 @@ def test_new_kata_makes_a_labelled_volume_with_the_layout_and_hello_time(host: H
         sandbox.old_kata(host, kata_id)
 
 
-def test_a_run_records_its_time_in_the_volume(host: Host, kata: str, run_sh: Runner) -> None:
+def test_a_run_records_its_time_in_the_volume(
+    settings: Settings, kata: str, run_sh: Runner
+) -> None:
     run_sh("true")
-    stamped = sandbox.run(
-        host, kata, "lion", SHELL, {"cyber-dojo.sh": "cat /sandboxes/.runner/run_at"}, now=NOW
-    )
+    every_run = Host.connect(settings.model_copy(update={"run_at_every_s": 0}))
+    script = {"cyber-dojo.sh": "cat /sandboxes/.runner/run_at"}
+    stamped = sandbox.run(every_run, kata, "lion", SHELL, script, now=NOW)
     assert stamped["stdout"]["content"] == "2026-11-28T09:30:15.000000Z\n"
+
+
+def test_a_process_writes_the_run_time_into_the_volume_at_most_every_interval(
+    settings: Settings, kata: str, run_sh: Runner
+) -> None:
+    run_sh("true")
+    hourly = Host.connect(settings.model_copy(update={"run_at_every_s": 3600}))
+    script = {"cyber-dojo.sh": "cat /sandboxes/.runner/run_at"}
+    sandbox.run(hourly, kata, "lion", SHELL, script, now=NOW)
+    later = sandbox.run(hourly, kata, "lion", SHELL, script, now=NOW + timedelta(minutes=5))
+    assert later["stdout"]["content"] == "2026-11-28T09:30:15.000000Z\n"
 
 
 def test_new_kata_of_a_missing_image_is_image_not_found_and_makes_nothing(host: Host) -> None:

@@ -2,15 +2,30 @@
 
 With PROMETHEUS_MULTIPROC_DIR set (prometheus_client's own convention, read when it is
 imported: `make up` and the compose file set it), every process writes its samples there and
-/metrics merges them; without it, each process counts for itself.
+/metrics merges them; without it, each process counts for itself. Sample files are named by
+host name and pid, so that containers sharing the folder never write the same file.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    values,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Containers each number their processes from 1: the host name keeps their files apart.
+    values.ValueClass = values.MultiProcessValue(  # type: ignore[no-untyped-call]
+        lambda: f"{socket.gethostname()}_{os.getpid()}"
+    )
 
 JOBS_ACCEPTED = Counter("runner_jobs_accepted_total", "Jobs the API accepted.", ["kind"])
 JOBS_FINISHED = Counter(

@@ -44,6 +44,7 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$state/venv.stamp" 2>/dev/null)" != "$
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt \
     2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  .venv/bin/pip check >/dev/null || { say "the pinned requirements conflict:"; .venv/bin/pip check; exit 1; }
   echo "$stamp" > "$state/venv.stamp"
 fi
 

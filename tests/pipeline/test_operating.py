@@ -11,11 +11,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from runner.settings import Settings
 from tests.conftest import SHELL
-from tests.services import ROOT, Registry, wait_for
-from tests.stack import Stack
+from tests.services import ROOT, RedisServer, Registry, celery_worker, wait_for
+from tests.stack import Stack, stack_env
 from worker.host import Host
 
 
@@ -172,4 +174,21 @@ def test_the_pull_command_line_pulls(host: Host, registry: Registry) -> None:
         ).stdout
         assert json.loads(out)["digest"].startswith("sha256:")
     finally:
+        host.client.api.remove_image(image, force=True)
+
+
+def test_a_worker_prepulls_its_images_without_waiting_on_a_missing_registry(
+    settings: Settings, host: Host, registry: Registry, api_redis: RedisServer, tmp_path: Path
+) -> None:
+    image = push_version(host, registry, "4")
+    absent = "127.0.0.1:9/runner-test/nowhere:latest"  # nothing listens on port 9
+    env = {**stack_env(settings, api_redis.url), "RUNNER_PREPULL": f"{absent},{image}"}
+    worker = celery_worker("prepull", env, tmp_path)
+    try:
+        client = redis.Redis.from_url(api_redis.url)
+        wait_for(lambda: bool(client.keys("runner:worker:prepull@*")), 30, "the worker ready")
+        wait_for(lambda: bool(host.client.api.images(name=image)), 60, "the image prepulled")
+        assert "prepull of 127.0.0.1:9/runner-test/nowhere:latest failed" in worker.output()
+    finally:
+        worker.stop()
         host.client.api.remove_image(image, force=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import redis
 
-from runner.jobs import ACTIVE, QUEUED, P, done_key, job_key, kata_key
+from runner.jobs import ACTIVE, QUEUED, SEEN, P, done_key, epoch, job_key, kata_key
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -174,8 +174,9 @@ class Mailbox:
             job_key(job_id),
             done_key(job_id),
             kata_key(k),
+            SEEN,
         ]
-        args: list[str | int] = [
+        args: list[str | int | float] = [
             lease.token,
             job_id,
             state,
@@ -184,6 +185,8 @@ class Mailbox:
             error,
             self.job_ttl_s,
             kata_effect,
+            epoch(now),
+            k,
         ]
         return bool(self._finish(keys=keys, args=args))
 

@@ -86,6 +86,14 @@ def stack(
     finally:
         for service in (running.api, running.beat, running.worker, running.redis):
             service.stop()
+    # A drain that crashes is recovered by the lease TTL and the sweep, which would hide it:
+    # only the crash test's killed process may end a task unexpectedly.
+    crashes = [
+        line
+        for line in running.worker.output().splitlines()
+        if "raised unexpected" in line and "WorkerLostError" not in line
+    ]
+    assert not crashes, crashes[:3]
 
 
 @pytest.fixture

@@ -1,0 +1,60 @@
+"""The mailbox's atomic steps on a real Redis: take in order, record the end, let go."""
+
+from __future__ import annotations
+
+import redis
+
+from runner.jobs import ACTIVE, SEEN, Jobs, epoch, kata_key, now_iso
+from runner.mailbox import Mailbox
+
+KATA = "Kata0042"
+
+
+def test_a_job_taken_and_finished_updates_its_record_the_kata_and_the_index(
+    redis_client: redis.Redis,
+) -> None:
+    jobs = Jobs(redis_client, redis_client, job_ttl_s=60, max_queued=10, kata_max_queued=10)
+    mailbox = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)
+    first = jobs.submit("run", KATA, "lion", {}).job_id
+    second = jobs.submit("run", KATA, "lion", {}).job_id
+    lease = mailbox.acquire(KATA, "w@host:1")
+    assert lease is not None and mailbox.acquire(KATA, "w@host:2") is None
+
+    assert mailbox.take(lease, now_iso()) == first
+    ended = now_iso()
+    assert mailbox.finish(
+        lease, first, state="done", now=ended, result="{}", error="", kata_effect="run_at"
+    )
+    assert jobs.get(first)["state"] == "done"  # type: ignore[index]
+    assert redis_client.hget(kata_key(KATA), "run_at") == ended.encode()
+    assert redis_client.zscore(SEEN, KATA) == epoch(ended)
+
+    assert mailbox.release(lease) == 1  # the second job still waits
+    assert redis_client.exists(kata_key(KATA, "lease")) == 0
+    again = mailbox.acquire(KATA, "w@host:1")
+    assert again is not None and again.fence == lease.fence + 1
+    assert mailbox.take(again, now_iso()) == second
+    assert mailbox.finish(
+        again, second, state="done", now=now_iso(), result="{}", error="", kata_effect="forget"
+    )
+    assert mailbox.release(again) == 0
+    assert redis_client.zscore(SEEN, KATA) is None
+    assert redis_client.exists(kata_key(KATA)) == 0
+    assert not redis_client.sismember(ACTIVE, KATA)
+
+
+def test_a_holder_that_lost_its_lease_cannot_take_or_record(redis_client: redis.Redis) -> None:
+    jobs = Jobs(redis_client, redis_client, job_ttl_s=60, max_queued=10, kata_max_queued=10)
+    mailbox = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)
+    job_id = jobs.submit("run", KATA, "lion", {}).job_id
+    lease = mailbox.acquire(KATA, "w@host:1")
+    assert lease is not None
+    assert mailbox.take(lease, now_iso()) == job_id
+    redis_client.delete(kata_key(KATA, "lease"))  # it expired
+    successor = mailbox.acquire(KATA, "w@host:2")
+    assert successor is not None
+    assert not mailbox.finish(
+        lease, job_id, state="done", now=now_iso(), result="{}", error="", kata_effect="run_at"
+    )
+    assert mailbox.fail_orphans(KATA, now_iso(), successor) == 1
+    assert jobs.get(job_id)["error"]["code"] == "worker_lost"  # type: ignore[index]

@@ -6,6 +6,7 @@ import os
 import resource
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -72,7 +73,7 @@ def processes_of_uid(uid: int) -> list[str]:
     found = []
     for pid in (p for p in os.listdir("/proc") if p.isdigit()):
         try:
-            status = open(f"/proc/{pid}/status").read()
+            status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
         if any(

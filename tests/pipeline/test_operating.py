@@ -69,7 +69,7 @@ def test_workers_and_readiness_come_from_live_data(
     assert worker["docker_host"] and worker["active_jobs"] == 0
     assert answer["queue_depth"] == 0 and answer["oldest_queued_age_s"] is None
 
-    kata = make_kata(SHELL, {"lion": {"cyber-dojo.sh": "sleep 2"}})
+    kata = make_kata(SHELL, {"lion": {"cyber-dojo.sh": "sleep 5"}})
     job_id = stack.submit("POST", f"/katas/{kata}/avatars/lion/runs", {"image_name": SHELL})
     wait_for(
         lambda: stack.call("GET", f"/jobs/{job_id}").json()["state"] == "running", 30, "running"

@@ -37,3 +37,9 @@ stop-engine:
 .PHONY: compose-check
 compose-check: bootstrap
 	bash scripts/compose-check.sh
+
+# The runner against the raw docker floor (not part of `make test`): prints the figures and
+# writes them to bench/RESULTS.md.
+.PHONY: bench
+bench: bootstrap
+	$(PY) -m bench

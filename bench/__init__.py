@@ -1,0 +1,1 @@
+"""The runner's benchmark harness: `python -m bench` (or `make bench`)."""

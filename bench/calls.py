@@ -1,0 +1,159 @@
+"""Docker API calls of a run job, counted in this process around worker.pipeline.drain."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import docker
+
+from runner.jobs import Jobs, connect_redis, kata_key
+from runner.mailbox import Mailbox
+from runner.settings import Settings
+from worker import pipeline
+from worker.host import Host
+
+
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request to the engine and how long its answer took (headers, for streams)."""
+
+    endpoint: str
+    seconds: float
+
+
+@dataclass
+class CallLog:
+    """Every request a docker client sends, as it is sent."""
+
+    calls: list[Call] = field(default_factory=list)
+
+    def wrap(self, api: docker.APIClient) -> None:
+        """Counts the requests of api (a requests.Session) from now on."""
+        send = api.send
+
+        def counted(request: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return send(request, **kwargs)
+            finally:
+                self.calls.append(
+                    Call(endpoint(request.method, request.url), time.perf_counter() - started)
+                )
+
+        api.send = counted
+
+    def take(self) -> list[Call]:
+        """The calls so far, forgetting them."""
+        calls, self.calls = self.calls, []
+        return calls
+
+
+def endpoint(method: str, url: str) -> str:
+    """'POST /containers/{id}/start' from a request's method and URL."""
+    path = re.sub(r"^/v[0-9.]+", "", urlsplit(url).path)
+    path = re.sub(r"^/images/.+/json$", "/images/{name}/json", path)
+    path = re.sub(r"^/volumes/[^/]+$", "/volumes/{name}", path)
+    path = re.sub(r"^/containers/(?!json$|create$)[^/]+", "/containers/{id}", path)
+    return f"{method} {path}"
+
+
+ATTEMPTS = 3
+
+
+@dataclass
+class InProcess:
+    """The worker's drain, run in this process with a counted docker client."""
+
+    settings: Settings
+    log: CallLog
+    context: pipeline.Context
+    jobs: Jobs
+
+    @classmethod
+    def connect(cls, settings: Settings) -> InProcess:
+        host = Host.connect(settings)
+        log = CallLog()
+        log.wrap(host.client.api)
+        redis = connect_redis(settings.redis_url)
+        mailbox = Mailbox(redis, lease_ttl_s=settings.lease_ttl_s, job_ttl_s=settings.job_ttl_s)
+        context = pipeline.Context(
+            host=host,
+            mailbox=mailbox,
+            wake=lambda _kata_id: None,
+            drain_batch=settings.drain_batch,
+            holder="bench-in-process",
+        )
+        jobs = Jobs(
+            redis,
+            redis,
+            job_ttl_s=settings.job_ttl_s,
+            max_queued=settings.max_queued,
+            kata_max_queued=settings.kata_max_queued,
+        )
+        return cls(settings, log, context, jobs)
+
+    def drain_one(
+        self,
+        kata_id: str,
+        avatar: str,
+        image: str,
+        files: Mapping[str, str] | None = None,
+        deleted: Sequence[str] = (),
+    ) -> tuple[float, list[Call], str]:
+        """Queues one run (no Celery message) and drains it here: seconds, docker calls, and
+        the error the drain raised after the job ended ('' when none)."""
+        payload = {
+            "avatar_name": avatar,
+            "image_name": image,
+            "changed_files": dict(files or {}),
+            "deleted_filenames": list(deleted),
+            "max_seconds": 10,
+        }
+        for _ in range(ATTEMPTS):
+            self._wait_for_free_lease(kata_id)
+            job_id = self.jobs.submit("run", kata_id, avatar, payload).job_id
+            self.log.take()
+            started = time.perf_counter()
+            ran, error = 0, ""
+            try:
+                ran = pipeline.drain(self.context, kata_id)
+            except Exception as raised:  # reported with the figures, once the job is seen done
+                ran, error = 1, f"{type(raised).__name__}: {raised}"
+            elapsed = time.perf_counter() - started
+            calls = self.log.take()
+            if ran == 0:
+                # The sweep woke the kata first and the worker took the job: not our sample.
+                self.jobs.wait(job_id, 30)
+                continue
+            job = self.jobs.get(job_id)
+            if job is None or job["state"] != "done":
+                raise RuntimeError(f"the in-process drain of {kata_id} failed: {error or job}")
+            return elapsed, calls, error
+        raise RuntimeError(f"the worker took the in-process drain's job {ATTEMPTS} times")
+
+    def _wait_for_free_lease(self, kata_id: str) -> None:
+        """Waits while a worker holds the kata: it lets go just after the job it ran ended."""
+        give_up = time.monotonic() + 30
+        while self.jobs.redis.exists(kata_key(kata_id, "lease")):
+            if time.monotonic() > give_up:
+                raise RuntimeError(f"kata {kata_id} stayed leased for 30 s")
+            time.sleep(0.002)
+
+
+def per_run(runs: Sequence[Sequence[Call]]) -> list[tuple[str, float, float]]:
+    """Endpoint, calls per run and mean milliseconds per call, in first-call order."""
+    counts: Counter[str] = Counter()
+    seconds: dict[str, float] = defaultdict(float)
+    for calls in runs:
+        for call in calls:
+            counts[call.endpoint] += 1
+            seconds[call.endpoint] += call.seconds
+    return [
+        (name, counts[name] / len(runs), 1000 * seconds[name] / counts[name]) for name in counts
+    ]

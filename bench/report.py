@@ -1,0 +1,125 @@
+"""The figures as markdown: the table printed at the end, and bench/RESULTS.md."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+HISTORY = "## History"
+
+METHOD = """\
+- One service instance of its own: a Redis on a free loopback port, gunicorn (2 processes of
+  16 threads), `celery beat` (the sweep every 5 s; the reaper pushed out to a day) and one
+  Celery worker (prefork, restarted with `--concurrency N`), all with
+  `RUNNER_INSTANCE=bench<random>` and `RUNNER_LOG_LEVEL=INFO`. Measurements 1, 4, 5 and 6 run
+  at the default concurrency, 2. The katas are made beforehand with the worker's own
+  operations (`worker.sandbox`) in the bench's process. Every container and volume of the
+  instance is removed at the end, also when the bench fails.
+- Runner figures are client-side: `POST .../runs`, then `GET /jobs/{id}?wait=30` on the same
+  keep-alive session, until the job is done.
+- The raw floor is the docker SDK alone: create, (put_archive), start, wait, logs,
+  (get_archive), remove a container of the same image running `sh ./cyber-dojo.sh` in the
+  avatar's sandbox on the kata's volume, as the avatar's uid:5000, with
+  `worker.limits.run_limits(settings)` except the log driver (`json-file`: `none` cannot be
+  read back with logs). Latency rounds interleave a run through the API, the same run drained
+  in the bench's process, and a raw lifecycle.
+- Docker API calls are counted in the bench's process: the docker client's `api.send` is
+  wrapped, and `worker.pipeline.drain` runs one queued run job (what a worker does for a
+  drain of one job: the lease, the listing of older fences' containers, `worker.sandbox.run`,
+  the job's end; a drain of several jobs lists containers once). The worker processes are
+  not changed. The runner's container runs its script while the worker reads the attach
+  stream, between calls; the raw container runs inside `wait`.
+- Redis commands per job: the difference of `INFO commandstats` around the submissions
+  (commands run by the Lua scripts included, the bench's own `INFO` excluded), with the
+  worker and beat stopped; the queued jobs are then flushed.
+- Worker memory: RSS (and PSS) summed over the worker's session (its main process and pool)
+  from `/proc`, sampled every 0.2 s; RSS counts the pages the pool shares once per process.
+- Docker disk: the writable layers of all containers plus all volumes, from the engine's
+  `/system/df` (what `docker system df` shows).
+- The machine is shared (see the load averages): figures vary from run to run by tens of
+  percent; compare ratios, which are measured minutes or seconds apart.
+"""
+
+
+@dataclass
+class Row:
+    """One line of the main table."""
+
+    measure: str
+    runner: str
+    raw: str = ""
+    ratio: str = ""
+
+
+@dataclass
+class Section:
+    """A smaller table under its own heading."""
+
+    title: str
+    header: Sequence[str]
+    rows: Sequence[Sequence[str]]
+
+
+@dataclass
+class Report:
+    """Everything one bench run found."""
+
+    facts: dict[str, str]
+    rows: list[Row] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+    headline: str = ""  # the key figures, for the history
+    wall_s: float = 0.0
+
+    def table(self) -> str:
+        return _table(
+            ("measure", "runner", "raw floor", "runner/raw"),
+            [(r.measure, r.runner, r.raw, r.ratio) for r in self.rows],
+        )
+
+    def text(self) -> str:
+        """The table and the sections, as printed."""
+        parts = [self.table()]
+        for section in self.sections:
+            parts.append(f"### {section.title}\n\n{_table(section.header, section.rows)}")
+        return "\n\n".join(parts) + "\n"
+
+    def markdown(self, history: Sequence[str]) -> str:
+        """The whole of RESULTS.md."""
+        machine = "\n".join(f"- {name}: {value}" for name, value in self.facts.items())
+        return (
+            "# Benchmarks\n\n"
+            "`make bench` brings up a runner of its own and measures it against the raw "
+            "floor of the docker engine. The latest figures:\n\n"
+            f"{machine}\n"
+            f"- bench wall time: {self.wall_s / 60:.1f} min\n\n"
+            f"{self.text()}\n"
+            f"## How it is measured\n\n{METHOD}\n"
+            f"{HISTORY}\n\n" + "\n".join(history) + "\n"
+        )
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def history_entries(path: Path = RESULTS) -> list[str]:
+    """The entries (lines starting with '- ') of the History section of path, if any."""
+    if not path.exists():
+        return []
+    _, found, rest = path.read_text().partition(HISTORY + "\n")
+    return [line for line in rest.splitlines() if line.startswith("- ")] if found else []
+
+
+def write(report: Report, note: str | None, path: Path = RESULTS) -> None:
+    """Writes path: the latest figures, the history kept, with a new entry when noted."""
+    history = history_entries(path)
+    if not history or note:
+        entry = note or "baseline"
+        history.append(
+            f"- {report.facts['date']}, {report.facts['commit']}: {entry}. {report.headline}"
+        )
+    path.write_text(report.markdown(history))

@@ -1,0 +1,180 @@
+"""The bench's own runner: a Redis, the gunicorn API and a Celery worker restarted at will.
+
+Its RUNNER_INSTANCE is its own, so it sees and removes only the containers and volumes it made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import docker
+import docker.errors
+import redis
+import requests
+
+from runner.settings import Settings
+from tests.services import (
+    RedisServer,
+    Service,
+    celery_beat,
+    celery_worker,
+    free_port,
+    gunicorn,
+    wait_for,
+)
+from worker.host import RUNNER_LABEL
+
+
+class Stack:
+    """Start with start(); close() stops every process and removes every docker object.
+
+    Beat runs as in production: its sweep re-wakes katas whose drain message was lost.
+    """
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.instance = f"bench{secrets.token_hex(3)}"
+        self.redis: RedisServer | None = None
+        self.api: Service | None = None
+        self.beat: Service | None = None
+        self.worker: Service | None = None
+        self.url = ""
+        self.env: dict[str, str] = {}
+        self._workers_started = 0
+
+    @property
+    def settings(self) -> Settings:
+        """The settings every process of this stack runs with."""
+        return Settings(instance=self.instance, redis_url=self.redis_client_url)
+
+    @property
+    def redis_client_url(self) -> str:
+        if self.redis is None:
+            raise RuntimeError("the stack's Redis is not running")
+        return self.redis.url
+
+    def start(self) -> None:
+        """Redis, then the API; the worker comes with start_worker."""
+        self.redis = RedisServer(self.log_dir)
+        metrics_dir = self.log_dir / "metrics"
+        metrics_dir.mkdir()
+        self.env = {
+            "RUNNER_INSTANCE": self.instance,
+            "RUNNER_REDIS_URL": self.redis.url,
+            "RUNNER_LOG_LEVEL": "INFO",
+            "RUNNER_WORKER_HEARTBEAT_S": "1",
+            # The reaper is off a run's path, and its index rebuild would start containers.
+            "RUNNER_REAP_INTERVAL_S": "86400",
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        }
+        port = free_port()
+        self.api = gunicorn({**self.env, "RUNNER_PORT": str(port)}, self.log_dir, port)
+        self.url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: self._get("/healthz").status_code == 200, 30, "the API answering")
+        self.beat = celery_beat(self.env, self.log_dir)
+
+    def start_worker(self, concurrency: int) -> None:
+        """(Re)starts the worker with `--concurrency N` and waits until it consumes."""
+        self.stop_worker()
+        self._workers_started += 1
+        name = f"bench{self._workers_started}-c{concurrency}"
+        self.worker = celery_worker(name, self.env, self.log_dir, concurrency=concurrency)
+        wait_for(lambda: self._worker_online(name + "@"), 60, f"worker {name} consuming")
+
+    def stop_worker(self) -> None:
+        """A warm shutdown: only the main process is told, so that it ends its pool itself
+        (a signal to the whole session would kill a running task and log it lost)."""
+        worker, self.worker = self.worker, None
+        if worker is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.process.wait(60)
+        worker.stop()  # closes its log; ends the whole session if it still runs
+
+    def stop_beat(self) -> None:
+        if self.beat is not None:
+            self.beat.stop()
+            self.beat = None
+
+    def worker_session(self) -> int | None:
+        """The session (the worker's pid) that holds the worker and its pool processes."""
+        worker = self.worker
+        return worker.pid if worker is not None and worker.process.poll() is None else None
+
+    def redis_client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_client_url)
+
+    def close(self) -> None:
+        """Stops our processes (the containers and volumes are remove_docker_objects')."""
+        for stop in (self.stop_worker, self.stop_beat):
+            with contextlib.suppress(Exception):
+                stop()
+        for service in (self.api, self.redis):
+            if service is not None:
+                with contextlib.suppress(Exception):
+                    service.stop()
+
+    def logged_errors(self) -> list[str]:
+        """The messages of the error lines the services logged so far."""
+        errors = []
+        for log in sorted(self.log_dir.glob("*.log")):
+            for line in log.read_text(errors="replace").splitlines():
+                if '"level": "error"' not in line:
+                    continue
+                with contextlib.suppress(ValueError):
+                    errors.append(f"{log.stem}: {json.loads(line)['message']}")
+        return errors
+
+    def _get(self, path: str) -> requests.Response:
+        return requests.get(self.url + path, timeout=10)
+
+    def _worker_online(self, prefix: str) -> bool:
+        workers = self._get("/workers").json()["workers"]
+        return any(str(w["name"]).startswith(prefix) for w in workers)
+
+
+def remove_docker_objects(instance: str) -> tuple[int, int]:
+    """Force-removes the instance's containers, then its volumes: how many of each."""
+    client = docker.DockerClient(version="auto", timeout=60)
+    api = client.api
+    label = {"label": f"{RUNNER_LABEL}={instance}"}
+    prefix = f"{instance}-kata-"
+    try:
+        found = api.volumes(filters=label).get("Volumes") or []
+        found += api.volumes(filters={"name": prefix}).get("Volumes") or []
+        volumes = {v["Name"] for v in found if v["Name"].startswith(prefix)}
+        containers = {c["Id"] for c in api.containers(all=True, filters=label)}
+        for volume in volumes:
+            containers |= {c["Id"] for c in api.containers(all=True, filters={"volume": volume})}
+        for container_id in containers:
+            with contextlib.suppress(docker.errors.NotFound):
+                api.remove_container(container_id, force=True)
+        for volume in volumes:
+            _remove_volume(api, volume)
+        return len(containers), len(volumes)
+    finally:
+        client.close()
+
+
+def _remove_volume(api: docker.APIClient, volume: str) -> None:
+    give_up = time.monotonic() + 30
+    while True:
+        try:
+            api.remove_volume(volume, force=True)
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as error:
+            # 409: a container is still going away.
+            if error.status_code != 409 or time.monotonic() > give_up:
+                raise
+            time.sleep(0.2)

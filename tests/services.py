@@ -177,8 +177,8 @@ class Registry(Service):
             log_dir,
         )
         self.address = f"127.0.0.1:{self.port}"
-        wait_for(
-            lambda: socket.create_connection(("127.0.0.1", self.port), 1).close() is None,
-            10,
-            "the registry listening",
-        )
+        wait_for(self.listening, 10, "the registry listening")
+
+    def listening(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), 1):
+            return True

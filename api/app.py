@@ -12,7 +12,7 @@ from api import errors
 from api.errors import ApiError
 from api.routes import bp
 from api.schemas import MAX_FILES_BYTES
-from runner.jobs import Jobs, P, connect_redis, redis_errors
+from runner.jobs import Jobs, P, redis_errors
 from runner.queueing import DRAIN, celery_app
 from runner.settings import Settings
 
@@ -22,7 +22,6 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 # JSON escaping can double a file's size on the wire (a quote becomes \"), so the body limit
 # leaves room over the 10 MiB of file content that the schemas then count exactly.
 MAX_BODY_BYTES = 2 * MAX_FILES_BYTES + 64 * 1024
-WAIT_MARGIN_S = 5
 
 
 def create_app(
@@ -33,15 +32,8 @@ def create_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    redis = connect_redis(settings.redis_url)
-    blocking = connect_redis(settings.redis_url, read_timeout_s=30 + WAIT_MARGIN_S)
-    jobs = Jobs(
-        redis,
-        blocking,
-        job_ttl_s=settings.job_ttl_s,
-        max_queued=settings.max_queued,
-        kata_max_queued=settings.kata_max_queued,
-    )
+    jobs = Jobs.connect(settings)
+    redis = jobs.redis
     if wake is None:
         celery = celery_app(settings)
 

@@ -14,13 +14,12 @@ from api.openapi import openapi_document
 from api.schemas import NewAvatar, NewKata, PullImage, Run
 from runner import live, metrics
 from runner.identifiers import avatar_uid, check_kata_id
-from runner.jobs import IMAGES_QUEUE, Jobs, Submitted, redis_errors
+from runner.jobs import IMAGES_QUEUE, MAX_WAIT_S, Jobs, Submitted, redis_errors
 from runner.settings import Settings
 
 bp = Blueprint("runner", __name__)
 
 JOB_ID = re.compile(r"j_[A-Za-z0-9_-]{16}")
-MAX_WAIT_S = 30
 
 
 def jobs() -> Jobs:

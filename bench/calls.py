@@ -12,11 +12,9 @@ from urllib.parse import urlsplit
 
 import docker
 
-from runner.jobs import Jobs, connect_redis, kata_key
-from runner.mailbox import Mailbox
+from runner.jobs import Jobs, kata_key
 from runner.settings import Settings
 from worker import pipeline
-from worker.host import Host
 
 
 @dataclass(frozen=True)
@@ -77,25 +75,10 @@ class InProcess:
 
     @classmethod
     def connect(cls, settings: Settings) -> InProcess:
-        host = Host.connect(settings)
+        context = pipeline.Context.connect(settings, lambda _kata_id: None, "bench-in-process")
         log = CallLog()
-        log.wrap(host.client.api)
-        redis = connect_redis(settings.redis_url)
-        mailbox = Mailbox(redis, lease_ttl_s=settings.lease_ttl_s, job_ttl_s=settings.job_ttl_s)
-        context = pipeline.Context(
-            host=host,
-            mailbox=mailbox,
-            wake=lambda _kata_id: None,
-            drain_batch=settings.drain_batch,
-            holder="bench-in-process",
-        )
-        jobs = Jobs(
-            redis,
-            redis,
-            job_ttl_s=settings.job_ttl_s,
-            max_queued=settings.max_queued,
-            kata_max_queued=settings.kata_max_queued,
-        )
+        log.wrap(context.host.client.api)
+        jobs = Jobs.connect(settings)
         return cls(settings, log, context, jobs)
 
     def drain_one(

@@ -7,12 +7,9 @@ import json
 from datetime import UTC, datetime
 
 from reaper.reaping import reap
-from runner.jobs import connect_redis
 from runner.logs import setup_logging
-from runner.mailbox import Mailbox
 from runner.queueing import DRAIN, celery_app
 from runner.settings import Settings
-from worker.host import Host
 from worker.pipeline import Context
 
 
@@ -25,16 +22,7 @@ def main() -> int:
     settings = Settings()
     setup_logging(settings.log_level)
     celery = celery_app(settings)
-    ctx = Context(
-        host=Host.connect(settings),
-        mailbox=Mailbox(
-            connect_redis(settings.redis_url),
-            lease_ttl_s=settings.lease_ttl_s,
-            job_ttl_s=settings.job_ttl_s,
-        ),
-        wake=lambda kata_id: celery.send_task(DRAIN, args=[kata_id]),
-        drain_batch=settings.drain_batch,
-    )
+    ctx = Context.connect(settings, lambda kata_id: celery.send_task(DRAIN, args=[kata_id]))
     report = reap(ctx, datetime.now(UTC), dry_run=args.dry_run)
     for line in report.would_delete:
         print(f"would delete {line}")

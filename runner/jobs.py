@@ -25,11 +25,13 @@ from typing import Any
 import redis
 
 from runner.errors import RunnerError
+from runner.settings import Settings
 
 P = "runner:"
 ACTIVE = P + "katas:active"
 QUEUED = P + "jobs:queued"
 SEEN = P + "katas:seen"
+MAX_WAIT_S = 30  # the longest ?wait= of GET /jobs/{id}
 JOB_KINDS = ("new_kata", "old_kata", "new_avatar", "old_avatar", "run", "pull_image")
 # Jobs that belong to no kata (image pulls) queue here, one at a time: not a legal kata id.
 IMAGES_QUEUE = "_images"
@@ -123,6 +125,17 @@ class Jobs:
         self.max_queued = max_queued
         self.kata_max_queued = kata_max_queued
         self._submit = client.register_script(_SUBMIT)
+
+    @classmethod
+    def connect(cls, settings: Settings) -> Jobs:
+        """Jobs on the Redis the settings name, with the settings' limits."""
+        return cls(
+            connect_redis(settings.redis_url),
+            connect_redis(settings.redis_url, read_timeout_s=MAX_WAIT_S + 5),
+            job_ttl_s=settings.job_ttl_s,
+            max_queued=settings.max_queued,
+            kata_max_queued=settings.kata_max_queued,
+        )
 
     def submit(
         self,

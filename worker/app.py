@@ -19,11 +19,9 @@ from reaper import reaping
 from runner.jobs import connect_redis, now_iso
 from runner.live import presence_key
 from runner.logs import setup_logging as setup_json_logging
-from runner.mailbox import Mailbox
 from runner.queueing import DRAIN, REAP, SWEEP, celery_app
 from runner.settings import Settings
 from worker import images, pipeline
-from worker.host import Host
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +38,7 @@ def _json_logs(**_: Any) -> None:
 @functools.cache
 def context() -> pipeline.Context:
     """This process's docker client and Redis mailbox, made on first use (after the fork)."""
-    redis = connect_redis(settings.redis_url)
-    mailbox = Mailbox(redis, lease_ttl_s=settings.lease_ttl_s, job_ttl_s=settings.job_ttl_s)
-    return pipeline.Context(
-        host=Host.connect(settings),
-        mailbox=mailbox,
-        wake=wake,
-        drain_batch=settings.drain_batch,
-        holder=f"{socket.gethostname()}:{os.getpid()}",
-    )
+    return pipeline.Context.connect(settings, wake)
 
 
 def wake(kata_id: str) -> None:

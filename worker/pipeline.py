@@ -15,9 +15,10 @@ from typing import Any
 
 from runner import metrics
 from runner.errors import RunnerError
-from runner.jobs import now_iso
+from runner.jobs import connect_redis, now_iso
 from runner.logs import job_context
 from runner.mailbox import Lease, Mailbox
+from runner.settings import Settings
 from worker import images, sandbox
 from worker.docker_host import docker_errors, remove_container
 from worker.host import RUNNER_LABEL, Host
@@ -46,6 +47,22 @@ class Context:
     wake: Wake
     drain_batch: int
     holder: str = f"{socket.gethostname()}:{os.getpid()}"
+
+    @classmethod
+    def connect(cls, settings: Settings, wake: Wake, holder: str = "") -> Context:
+        """A context on the docker engine and the Redis that the settings name."""
+        mailbox = Mailbox(
+            connect_redis(settings.redis_url),
+            lease_ttl_s=settings.lease_ttl_s,
+            job_ttl_s=settings.job_ttl_s,
+        )
+        return cls(
+            host=Host.connect(settings),
+            mailbox=mailbox,
+            wake=wake,
+            drain_batch=settings.drain_batch,
+            holder=holder or f"{socket.gethostname()}:{os.getpid()}",
+        )
 
 
 def drain(ctx: Context, kata_id: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -34,6 +35,17 @@ class Body(BaseModel):
             raise ImageNotAllowed(f"image_name: {image_name!r} is not on the allow-list")
         return image_name
 
+    @field_validator("starting_files", "changed_files", check_fields=False)
+    @classmethod
+    def _files(cls, files: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        return _check_files(files, str(info.field_name))
+
+    @field_validator("deleted_filenames", check_fields=False)
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        _check_names(names)
+        return names
+
 
 ImageName = Annotated[
     str,
@@ -46,12 +58,17 @@ ImageName = Annotated[
 Files = Annotated[dict[str, str], Field(description="filename -> UTF-8 content (1 MiB each)")]
 
 
-def _check_files(files: dict[str, str], field: str) -> dict[str, str]:
-    total = 0
-    for name, content in files.items():
+def _check_names(names: Iterable[str]) -> None:
+    for name in names:
         problem = filename_problem(name)
         if problem:
             raise ValueError(f"{name!r} {problem}")
+
+
+def _check_files(files: dict[str, str], field: str) -> dict[str, str]:
+    _check_names(files)
+    total = 0
+    for name, content in files.items():
         size = len(content.encode("utf-8", errors="surrogatepass"))
         if size > MAX_FILE_BYTES:
             raise TooLarge(f"{field}: {name!r} is over {MAX_FILE_BYTES} bytes")
@@ -73,11 +90,6 @@ class NewAvatar(Body):
     image_name: ImageName
     starting_files: Files
 
-    @field_validator("starting_files")
-    @classmethod
-    def _files(cls, files: dict[str, str]) -> dict[str, str]:
-        return _check_files(files, "starting_files")
-
 
 class Run(Body):
     """POST /katas/{kata_id}/avatars/{avatar_name}/runs"""
@@ -86,20 +98,6 @@ class Run(Body):
     changed_files: Files = Field(default_factory=dict)
     deleted_filenames: list[str] = Field(default_factory=list)
     max_seconds: int = Field(default=10, ge=1, le=20)
-
-    @field_validator("changed_files")
-    @classmethod
-    def _files(cls, files: dict[str, str]) -> dict[str, str]:
-        return _check_files(files, "changed_files")
-
-    @field_validator("deleted_filenames")
-    @classmethod
-    def _names(cls, names: list[str]) -> list[str]:
-        for name in names:
-            problem = filename_problem(name)
-            if problem:
-                raise ValueError(f"{name!r} {problem}")
-        return names
 
 
 class PullImage(Body):

@@ -32,7 +32,6 @@ ACTIVE = P + "katas:active"
 QUEUED = P + "jobs:queued"
 SEEN = P + "katas:seen"
 MAX_WAIT_S = 30  # the longest ?wait= of GET /jobs/{id}
-JOB_KINDS = ("new_kata", "old_kata", "new_avatar", "old_avatar", "run", "pull_image")
 # Jobs that belong to no kata (image pulls) queue here, one at a time: not a legal kata id.
 IMAGES_QUEUE = "_images"
 

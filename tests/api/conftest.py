@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import redis
 from flask import Flask
@@ -38,6 +36,3 @@ def client(api_redis: RedisServer, redis_client: redis.Redis, woken: Woken) -> F
 def snapshot(client: redis.Redis) -> dict[bytes, object]:
     """Every key of Redis with a digest of its value: equal snapshots, nothing changed."""
     return {key: client.dump(key) for key in client.scan_iter()}
-
-
-ROOT = Path(__file__).resolve().parents[2]

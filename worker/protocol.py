@@ -4,17 +4,46 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 FRAME_KINDS = frozenset("SUTOECMX")
+END_HEADER = "."
 
 
-def request_tar(changed_files: Mapping[str, str], deleted_filenames: Sequence[str] = ()) -> bytes:
-    """A tar of `deleted` (NUL-separated names) and `files/<name>` for each changed file."""
-    files = {"deleted": b"".join(name.encode() + b"\0" for name in deleted_filenames)}
-    files.update((f"files/{name}", content.encode()) for name, content in changed_files.items())
-    return tar_of(files)
+# Filenames to delete travel as the run script's arguments up to this many bytes (far below
+# the kernel's limit on arguments, 128 KiB a string and a quarter of the stack in all); a
+# longer list travels staged in the request tar.
+DELETED_ARGUMENT_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Request:
+    """A run's changes as the run script takes them: its mode argument, the filenames to
+    delete as arguments, and its stdin."""
+
+    mode: str
+    deleted: tuple[str, ...]
+    stdin: bytes
+
+
+def run_request(changed_files: Mapping[str, str], deleted_filenames: Sequence[str]) -> Request:
+    """Deletions as arguments and the files tarred at the top (`files`), or nothing to send
+    (`none`); a long list of deletions is `staged` with the files in one tar instead, each
+    name an empty file in a folder of its own. Names are data all the way: never shell text."""
+    if sum(len(name.encode()) + 1 for name in deleted_filenames) > DELETED_ARGUMENT_BYTES:
+        files = {f"files/{name}": content.encode() for name, content in changed_files.items()}
+        marks = {f"deleted/{n}/{name}": b"" for n, name in enumerate(deleted_filenames)}
+        return Request("staged", (), tar_of({**marks, **files}))
+    if not changed_files:
+        return Request("none", tuple(deleted_filenames), b"")
+    files = {name: content.encode() for name, content in changed_files.items()}
+    return Request("files", tuple(deleted_filenames), tar_of(files))
+
+
+def request_tar(files: Mapping[str, str]) -> bytes:
+    """A tar of `files/<name>` for each file: what admin.sh fills a sandbox with."""
+    return tar_of({f"files/{name}": content.encode() for name, content in files.items()})
 
 
 def tar_of(files: Mapping[str, bytes]) -> bytes:
@@ -46,28 +75,50 @@ class Frames:
 
 
 def parse_frames(data: bytes) -> Frames:
-    """Parses the run script's stdout; a cut or garbled tail marks the result incomplete."""
+    """Parses the run script's report; a cut or garbled one keeps what came before it and
+    is marked incomplete.
+
+    The report is a list of headers (a kind letter, a name, NUL, a size, newline), an end
+    header `.`, then the contents of the headers in their order, each `size` bytes.
+    """
     frames = Frames()
+    if not data:
+        return frames
+    headers: list[tuple[str, bytes, int]] = []
     try:
-        for kind, name, content in _frames(data):
-            _apply(frames, kind, name, content)
+        at = _headers(data, headers)
     except ValueError:
         frames.complete = False
+        for kind, name, size in headers:
+            if size == 0:
+                _apply(frames, kind, name, b"")
+        return frames
+    for kind, name, size in headers:
+        if at + size > len(data):
+            frames.complete = False
+            return frames
+        _apply(frames, kind, name, data[at : at + size])
+        at += size
+    frames.complete = at == len(data)
     return frames
 
 
-def _frames(data: bytes) -> Iterator[tuple[str, bytes, bytes]]:
+def _headers(data: bytes, headers: list[tuple[str, bytes, int]]) -> int:
+    """Appends each header up to the end header; returns where the contents start."""
     at = 0
-    while at < len(data):
+    while True:
+        if at >= len(data):
+            raise ValueError("the report ends before its end header")
         kind = chr(data[at])
         nul = data.index(b"\0", at + 1)
         newline = data.index(b"\n", nul + 1)
         size = int(data[nul + 1 : newline])
-        start = newline + 1
-        if kind not in FRAME_KINDS or size < 0 or start + size > len(data):
-            raise ValueError(f"bad frame at byte {at}")
-        yield kind, data[at + 1 : nul], data[start : start + size]
-        at = start + size
+        if kind == END_HEADER:
+            return newline + 1
+        if kind not in FRAME_KINDS or size < 0:
+            raise ValueError(f"bad header at byte {at}")
+        headers.append((kind, data[at + 1 : nul], size))
+        at = newline + 1
 
 
 def _apply(frames: Frames, kind: str, name: bytes, content: bytes) -> None:

@@ -21,7 +21,7 @@ from runner.identifiers import SANDBOX_GID, avatar_uid, check_kata_id, check_max
 from worker.docker_host import ContainerSpec, docker_errors, remove_container, run_container
 from worker.host import RUNNER_LABEL, Host
 from worker.limits import admin_limits, run_limits
-from worker.protocol import parse_frames, request_tar, tar_of
+from worker.protocol import parse_frames, request_tar, run_request, tar_of
 from worker.results import RunResult, run_result
 
 log = logging.getLogger(__name__)
@@ -175,6 +175,7 @@ def run(
     rules = host.colour_rules(image_name)
     job_id = job_id or _job_id()
     sandbox = f"/sandboxes/{avatar_name}"
+    request = run_request(changed_files, deleted_filenames)
     spec = ContainerSpec(
         image=image_name,
         command=[
@@ -185,6 +186,8 @@ def run(
             str(max_seconds),
             str(settings.output_bytes + 1),
             str(settings.file_bytes + 1),
+            request.mode,
+            *request.deleted,
         ],
         user=f"{uid}:{SANDBOX_GID}",
         name=f"{settings.instance}-{kata_id}-{avatar_name}-{job_id}",
@@ -209,7 +212,7 @@ def run(
     outcome = run_container(
         host.client,
         spec,
-        request_tar(changed_files, deleted_filenames),
+        request.stdin,
         max_seconds + settings.kill_grace_s,
         RESULT_BYTES,
     )

@@ -15,6 +15,7 @@ from tests.conftest import PYTHON, SHELL, new_kata_id
 from tests.sandbox.conftest import Runner, kata_containers
 from worker import sandbox
 from worker.host import RUNNER_LABEL, Host
+from worker.protocol import run_request
 
 KiB = 1024
 NOW = datetime(2026, 11, 28, 9, 30, 15, tzinfo=UTC)
@@ -169,6 +170,42 @@ def test_created_changed_and_deleted_compare_the_sandbox_around_the_run(run_sh: 
         False,
     )
     assert isinstance(result["duration_ms"], int)
+
+
+@pytest.mark.parametrize("image", [SHELL, PYTHON])
+def test_a_request_deletes_then_writes_however_it_travels(
+    host: Host, kata: str, image: str
+) -> None:
+    many = {f"many/{i:03}-{'x' * 250}": "" for i in range(260)}  # too long for arguments
+    odd = {
+        f"odd/{name}": "" for name in ("it's", "new\nline", "-dash", "$(id)", ".h", "..h", "b\\s")
+    }
+    listing = "find . -type f | cut -c 1-14 | sort"  # under the 50 KiB output cap
+    sandbox.new_avatar(
+        host,
+        kata,
+        "lion",
+        image,
+        {"cyber-dojo.sh": listing, "a.txt": "a", "-b.txt": "b", **many, **odd},
+    )
+
+    def run(changed: dict[str, str], deleted: list[str], mode: str) -> list[str]:
+        assert run_request(changed, deleted).mode == mode
+        result = sandbox.run(host, kata, "lion", image, changed, deleted)
+        assert (result["created"], result["changed"], result["deleted"]) == ({}, {}, [])
+        lines: list[str] = result["stdout"]["content"].splitlines()
+        return lines
+
+    def cut(*names: str) -> list[str]:
+        return sorted(line[:14] for name in names for line in f"./{name}".split("\n"))
+
+    assert run({}, ["a.txt", "-b.txt", "never.txt"], "none") == cut("cyber-dojo.sh", *many, *odd)
+    assert run({"c.txt": "c", "many/new/d.txt": "d"}, [min(many)], "files") == cut(
+        "c.txt", "cyber-dojo.sh", *sorted(many)[1:], "many/new/d.txt", *odd
+    )
+    assert run(
+        {"c.txt": "again"}, [*sorted(many), "many/new/d.txt", *odd, "a.txt/no"], "staged"
+    ) == cut("c.txt", "cyber-dojo.sh")
 
 
 def test_files_and_output_are_capped_at_50_KiB_and_created_at_16_sorted(run_sh: Runner) -> None:

@@ -5,7 +5,8 @@ Why this keeps jobs of a kata serial and in order, whatever Celery delivers:
   with NX: two holders cannot coexist while the lease lives;
 - the holder renews the lease while a job runs; if it dies, the lease expires, and the next
   holder (woken by a message or by the sweep) first fails the orphaned in-flight job
-  (`worker_lost`) and removes the containers of older fences;
+  (`worker_lost`) and removes the containers of older fences (unless the lease before its
+  own was released clean: every job of that drain ended and left no container);
 - every write a holder makes (taking a job, recording its end) checks its token inside one
   Lua script, so a holder that lost its lease cannot overwrite its successor's work;
 - jobs leave the queue only by LMOVE from its head, so they run in the order the API appended.
@@ -27,7 +28,10 @@ return 0
 """
 
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  if ARGV[3] ~= '' then redis.call('SET', KEYS[5], ARGV[3], 'EX', ARGV[4]) end
+end
 if redis.call('LLEN', KEYS[2]) == 0 and redis.call('LLEN', KEYS[3]) == 0 then
   redis.call('SREM', KEYS[4], ARGV[2])
   return 0
@@ -107,6 +111,7 @@ class Lease:
     kata_id: str
     token: str
     fence: int
+    after_clean: bool = False  # the lease before this one was released clean
 
 
 class Mailbox:
@@ -127,8 +132,11 @@ class Mailbox:
         token = f"{holder}:{secrets.token_hex(4)}"
         if not self.redis.set(kata_key(kata_id, "lease"), token, nx=True, px=self.lease_ttl_ms):
             return None
-        fence = int(self.redis.incr(kata_key(kata_id, "fence")))
-        return Lease(kata_id, token, fence)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incr(kata_key(kata_id, "fence"))
+        pipe.get(kata_key(kata_id, "clean"))
+        fence, clean = pipe.execute()
+        return Lease(kata_id, token, int(fence), after_clean=clean == str(int(fence) - 1).encode())
 
     def renew(self, lease: Lease) -> bool:
         """Extends the lease; False when it was lost."""
@@ -138,11 +146,24 @@ class Mailbox:
             )
         )
 
-    def release(self, lease: Lease) -> int:
-        """Gives the lease up; returns how many jobs are still queued (0 also deactivates)."""
+    def release(self, lease: Lease, *, clean: bool = False) -> int:
+        """Gives the lease up; returns how many jobs are still queued (0 also deactivates).
+
+        `clean` says the holder's jobs all ended and left no container behind: its
+        successor need not look for containers of older fences.
+        """
         k = lease.kata_id
         keys = [kata_key(k, "lease"), kata_key(k, "queue"), kata_key(k, "inflight"), ACTIVE]
-        return int(self._release(keys=keys, args=[lease.token, k]))
+        keys.append(kata_key(k, "clean"))
+        args: list[str | int] = [lease.token, k, str(lease.fence) if clean else "", self.job_ttl_s]
+        return int(self._release(keys=keys, args=args))
+
+    def has_work(self, kata_id: str) -> bool:
+        """True when the kata has jobs queued or in flight (orphans to fail)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(kata_key(kata_id, "queue"))
+        pipe.llen(kata_key(kata_id, "inflight"))
+        return any(n > 0 for n in pipe.execute())
 
     def take(self, lease: Lease, now: str) -> str | None:
         """Moves the next job id from the queue's head to in-flight and marks it running."""

@@ -67,39 +67,54 @@ class Context:
 
 def drain(ctx: Context, kata_id: str) -> int:
     """Runs up to drain_batch jobs of the kata in order, if its lease is free; returns how many."""
+    if not ctx.mailbox.has_work(kata_id):
+        return 0  # a wake-up after an earlier drain took the jobs
     lease = ctx.mailbox.acquire(kata_id, ctx.holder)
     if lease is None:
         return 0  # the holder drains; it re-checks the queue before it lets go
     ran = 0
+    clean = False
     try:
         lost = ctx.mailbox.fail_orphans(kata_id, now_iso(), lease)
         if lost > 0:
             log.warning("kata %s: %d in-flight job(s) of a lost worker failed", kata_id, lost)
             metrics.ERRORS.labels("worker_lost").inc(lost)
-        remove_older_fences(ctx.host, kata_id, lease.fence)
+        if not lease.after_clean:
+            remove_older_fences(ctx.host, kata_id, lease.fence)
+        clean = True
         with heartbeat(ctx.mailbox, lease) as still_held:
             while ran < ctx.drain_batch and still_held.is_set():
                 job_id = ctx.mailbox.take(lease, now_iso())
                 if job_id is None:
                     break
-                run_job(ctx, lease, job_id)
+                code = run_job(ctx, lease, job_id)
+                clean = clean and code in LEAVES_NOTHING
                 ran += 1
+    except BaseException:
+        clean = False
+        raise
     finally:
-        queued = ctx.mailbox.release(lease)
+        queued = ctx.mailbox.release(lease, clean=clean)
     if queued:
         ctx.wake(kata_id)  # more came, or the batch ended: hand the kata back to the queue
     return ran
 
 
-def run_job(ctx: Context, lease: Lease, job_id: str) -> None:
-    """Runs one taken job and records its end (only while the lease is held)."""
+# How a job can end and leave no container of its own behind: done, or failed before or
+# after its containers (each removed before the operation returns) for a reason in its input.
+LEAVES_NOTHING = frozenset({None, "kata_not_found", "avatar_not_found", "image_not_found"})
+
+
+def run_job(ctx: Context, lease: Lease, job_id: str) -> str | None:
+    """Runs one taken job and records its end (only while the lease is held); returns its
+    error code, None when it was done."""
     got = ctx.mailbox.payload(job_id)
     if got is None:
         log.warning("job %s expired before it ran", job_id)
         ctx.mailbox.finish(
             lease, job_id, state="failed", now=now_iso(), result="", error="", kata_effect=""
         )
-        return
+        return None
     kind, payload = got
     avatar = payload.get("avatar_name")
     with job_context(job_id=job_id, kata_id=lease.kata_id, avatar=str(avatar or "")):
@@ -121,6 +136,7 @@ def run_job(ctx: Context, lease: Lease, job_id: str) -> None:
                 job_id,
                 lease.kata_id,
             )
+        return None if error is None else error["code"]
 
 
 def _execute(

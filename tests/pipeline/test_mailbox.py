@@ -58,3 +58,33 @@ def test_a_holder_that_lost_its_lease_cannot_take_or_record(redis_client: redis.
     )
     assert mailbox.fail_orphans(KATA, now_iso(), successor) == 1
     assert jobs.get(job_id)["error"]["code"] == "worker_lost"  # type: ignore[index]
+
+
+def test_only_a_clean_release_by_the_holder_spares_its_successor_the_container_search(
+    redis_client: redis.Redis,
+) -> None:
+    jobs = Jobs(redis_client, redis_client, job_ttl_s=60, max_queued=10, kata_max_queued=10)
+    mailbox = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)
+    assert not mailbox.has_work(KATA)
+    jobs.submit("run", KATA, "lion", {})
+    assert mailbox.has_work(KATA)
+
+    first = mailbox.acquire(KATA, "w@host:1")
+    assert first is not None and not first.after_clean
+    mailbox.release(first, clean=True)
+    second = mailbox.acquire(KATA, "w@host:1")
+    assert second is not None and second.after_clean
+    mailbox.release(second)  # not clean: a job may have left a container
+    third = mailbox.acquire(KATA, "w@host:1")
+    assert third is not None and not third.after_clean
+
+    redis_client.delete(kata_key(KATA, "lease"))  # third's lease expired
+    fourth = mailbox.acquire(KATA, "w@host:2")
+    assert fourth is not None
+    mailbox.release(third, clean=True)  # too late: it no longer holds the lease
+    mailbox.release(fourth)
+    fifth = mailbox.acquire(KATA, "w@host:2")
+    assert fifth is not None and not fifth.after_clean
+
+    assert mailbox.take(fifth, now_iso()) is not None
+    assert mailbox.has_work(KATA)  # in flight: an orphan if its holder died

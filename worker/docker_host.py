@@ -78,6 +78,7 @@ class Outcome:
     oom_killed: bool
     killed: bool
     elapsed_s: float
+    image_id: str  # the id of the image the container ran
 
 
 def run_container(
@@ -150,7 +151,8 @@ def _run(
             api.kill(container_id)
         metrics.CONTAINERS_KILLED.inc()
     exit_code = int(api.wait(container_id, timeout=REMOVAL_WAIT_S)["StatusCode"])
-    state = api.inspect_container(container_id)["State"]
+    inspected = api.inspect_container(container_id)
+    state = inspected["State"]
     return Outcome(
         exit_code=exit_code,
         stdout=stdout,
@@ -158,6 +160,7 @@ def _run(
         oom_killed=bool(state.get("OOMKilled")),
         killed=not in_time,
         elapsed_s=time.monotonic() - started,
+        image_id=str(inspected.get("Image", "")),
     )
 
 

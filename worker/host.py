@@ -27,7 +27,7 @@ class Host:
 
     settings: Settings
     client: docker.DockerClient
-    _rules: dict[str, ColourRules | None] = field(default_factory=dict)
+    _rules: dict[tuple[str, str], ColourRules | None] = field(default_factory=dict)
     _overrides: dict[str, object] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _run_at_written: dict[str, float] = field(default_factory=dict)
@@ -71,15 +71,27 @@ class Host:
         """The image's colour rules (the operator's override first), None when unusable.
 
         Raises ImageNotFound when the image is not on the host. Rules are parsed once per
-        image id: a re-tagged image gets its new rules.
+        image name and id: a re-tagged image gets its new rules.
         """
         with docker_errors():
             image = self.client.api.inspect_image(image_name)
-        image_id = str(image["Id"])
+        return self.rules_of(image_name, str(image["Id"]), image)
+
+    def rules_of(
+        self, image_name: str, image_id: str, image: dict[str, object] | None = None
+    ) -> ColourRules | None:
+        """The colour rules of the image a container ran: read from the engine only the
+        first time this name and id are seen."""
+        key = (normalise_image_name(image_name), image_id)
         with self._lock:
-            if image_id not in self._rules:
-                self._rules[image_id] = self._parse_rules(image_name, image)
-            return self._rules[image_id]
+            if key in self._rules:
+                return self._rules[key]
+        if image is None:
+            with docker_errors():
+                image = self.client.api.inspect_image(image_id)
+        rules = self._parse_rules(image_name, image)
+        with self._lock:
+            return self._rules.setdefault(key, rules)
 
     def _parse_rules(self, image_name: str, image: dict[str, object]) -> ColourRules | None:
         document = self._overrides.get(normalise_image_name(image_name))

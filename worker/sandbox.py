@@ -7,6 +7,7 @@ when it cannot do its job. Every container an operation starts is removed before
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -171,8 +172,10 @@ def run(
     check_max_seconds(max_seconds)
     uid = avatar_uid(avatar_name)
     settings = host.settings
-    volume = _existing_volume(host, kata_id)
-    rules = host.colour_rules(image_name)
+    # Neither the volume nor the image is looked up first: a missing image fails the
+    # create, and a missing volume, which the engine makes empty, fails the script's cd
+    # (or the run-time write) and is then removed again.
+    volume = host.volume_name(kata_id)
     job_id = job_id or _job_id()
     sandbox = f"/sandboxes/{avatar_name}"
     request = run_request(changed_files, deleted_filenames)
@@ -209,16 +212,23 @@ def run(
         if host.run_at_due(kata_id)
         else [],
     )
-    outcome = run_container(
-        host.client,
-        spec,
-        request.stdin,
-        max_seconds + settings.kill_grace_s,
-        RESULT_BYTES,
-    )
+    try:
+        outcome = run_container(
+            host.client,
+            spec,
+            request.stdin,
+            max_seconds + settings.kill_grace_s,
+            RESULT_BYTES,
+        )
+    except KataNotFound:
+        _remove_unmade_volume(host, kata_id)
+        raise
     frames = parse_frames(outcome.stdout)
     if frames.status is None and outcome.exit_code == NO_SANDBOX_EXIT:
+        if _remove_unmade_volume(host, kata_id):
+            raise KataNotFound(f"kata {kata_id} has no volume: PUT the kata")
         raise AvatarNotFound(f"kata {kata_id} has no sandbox for {avatar_name}")
+    rules = host.rules_of(image_name, outcome.image_id)
     if outcome.stderr:
         log.warning(
             "run script of %s/%s wrote to stderr: %r", kata_id, avatar_name, outcome.stderr[:500]
@@ -283,6 +293,23 @@ def _existing_volume(host: Host, kata_id: str) -> str:
         except docker.errors.NotFound:
             raise KataNotFound(f"kata {kata_id} has no volume: PUT the kata") from None
     return name
+
+
+def _remove_unmade_volume(host: Host, kata_id: str) -> bool:
+    """True when the kata has no volume of the runner's making: none, or one without the
+    runner's labels, which the engine made for a container and which is removed here."""
+    name = host.volume_name(kata_id)
+    with docker_errors():
+        try:
+            volume = host.client.api.inspect_volume(name)
+        except docker.errors.NotFound:
+            return True
+        if (volume.get("Labels") or {}).get(RUNNER_LABEL):
+            return False
+        log.info("removing volume %s: the engine made it for a run of a kata never created", name)
+        with contextlib.suppress(docker.errors.NotFound):
+            host.client.api.remove_volume(name)
+        return True
 
 
 def _job_id() -> str:

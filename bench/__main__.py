@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     found.wall_s = time.perf_counter() - started
     print(found.text())
+    print("\n".join(found.targets[k] for k in sorted(found.targets)))
     say(f"wall time {found.wall_s / 60:.1f} min")
     if not args.quick:
         report.write(found, args.note)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HISTORY = "## History"
+TARGETS = "## Against the targets (this run)"
 
 METHOD = """\
 - One service instance of its own: a Redis on a free loopback port, gunicorn (2 processes of
@@ -27,8 +28,8 @@ METHOD = """\
   in the bench's process, and a raw lifecycle.
 - Docker API calls are counted in the bench's process: the docker client's `api.send` is
   wrapped, and `worker.pipeline.drain` runs one queued run job (what a worker does for a
-  drain of one job: the lease, the listing of older fences' containers, `worker.sandbox.run`,
-  the job's end; a drain of several jobs lists containers once). The worker processes are
+  drain of one job: the lease, `worker.sandbox.run`, the job's end; the listing of older
+  fences' containers only follows a lease that was not released clean). The worker processes are
   not changed. The runner's container runs its script while the worker reads the attach
   stream, between calls; the raw container runs inside `wait`.
 - Redis commands per job: the difference of `INFO commandstats` around the submissions
@@ -70,6 +71,7 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
     headline: str = ""  # the key figures, for the history
+    targets: dict[float, str] = field(default_factory=dict)  # issue 6's targets, met or not
     wall_s: float = 0.0
 
     def table(self) -> str:
@@ -95,6 +97,7 @@ class Report:
             f"{machine}\n"
             f"- bench wall time: {self.wall_s / 60:.1f} min\n\n"
             f"{self.text()}\n"
+            f"{TARGETS}\n\n" + "\n".join(self.targets[k] for k in sorted(self.targets)) + "\n\n"
             f"## How it is measured\n\n{METHOD}\n"
             f"{HISTORY}\n\n" + "\n".join(history) + "\n"
         )
@@ -111,7 +114,8 @@ def history_entries(path: Path = RESULTS) -> list[str]:
     if not path.exists():
         return []
     _, found, rest = path.read_text().partition(HISTORY + "\n")
-    return [line for line in rest.splitlines() if line.startswith("- ")] if found else []
+    section = rest.split("\n## ")[0]  # up to the next heading, if any
+    return [line for line in section.splitlines() if line.startswith("- ")] if found else []
 
 
 def write(report: Report, note: str | None, path: Path = RESULTS) -> None:

@@ -50,6 +50,11 @@ class Bench:
     def add(self, number: int, *rows: Row) -> None:
         self.rows.setdefault(number, []).extend(rows)
 
+    def target(self, order: float, what: str, found: str, met: bool, target: str) -> None:
+        """One of the issue's targets, as measured in this run."""
+        verdict = "met" if met else "NOT met"
+        self.report.targets[order] = f"- {what}: {found} (target: {target}): {verdict}."
+
     def throughput(self, concurrency: int) -> None:
         """2. runs per second at this worker concurrency, and raw at this parallelism."""
         plan, url = self.plan, self.stack.url
@@ -70,6 +75,13 @@ class Bench:
             ),
         )
         self.headline[2 + concurrency / 10] = f"{rate:.2f} runs/s at concurrency {concurrency}"
+        self.target(
+            2 + concurrency / 10,
+            f"throughput at concurrency {concurrency}",
+            f"{rate / floor:.2f}x raw",
+            rate >= 0.9 * floor,
+            "at least 0.9x",
+        )
 
     def latency(self) -> None:
         """1. one `true` run after another, interleaved with the same run drained here and raw."""
@@ -116,6 +128,13 @@ class Bench:
         self.report.sections.append(sections.call_table(found, "`true`"))
         p50 = percentile(found.runner, 50)
         self.headline[1] = f"latency p50 {ms(p50)} (raw {ms(floor)}, {times(p50, floor)})"
+        self.target(
+            1,
+            "end-to-end p50 latency",
+            f"{p50 / floor:.2f}x raw",
+            p50 <= 1.15 * floor,
+            "at most 1.15x",
+        )
         self.say(self.headline[1])
 
     def files(self) -> None:
@@ -238,6 +257,7 @@ class Bench:
             )
         )
         self.headline[3] = f"submit p50 {ms(p50)}"
+        self.target(3, "API submit p50", ms(p50), p50 < 0.005, "under 5 ms")
         self.say(f"submit p50 {ms(p50)}, p99 {ms(p99)}, {found.commands_per_job:.1f} commands/job")
 
     def finish(self) -> Report:

@@ -35,6 +35,11 @@ METHOD = """\
 - Redis commands per job: the difference of `INFO commandstats` around the submissions
   (commands run by the Lua scripts included, the bench's own `INFO` excluded), with the
   worker and beat stopped; the queued jobs are then flushed.
+- CPU per run: the machine's busy time from `/proc/stat` around each throughput measurement,
+  and each process group's from `/proc/<pid>/stat` (its own time and that of the children it
+  reaped: container processes and their shims count mostly with the machine's init). On 2
+  cores the throughput at concurrency 2 and 4 is bound by CPU: what the runner spends beyond
+  raw per run is what it loses in runs per second.
 - Worker memory: RSS (and PSS) summed over the worker's session (its main process and pool)
   from `/proc`, sampled every 0.2 s; RSS counts the pages the pool shares once per process.
 - Docker disk: the writable layers of all containers plus all volumes, from the engine's

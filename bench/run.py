@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import docker
 
-from bench import dojo, latency, sections, stress, submissions, throughput
+from bench import cpu, dojo, latency, sections, stress, submissions, throughput
 from bench.calls import InProcess
 from bench.katas import CREATED, SHELL, SLEEPS, Katas, sent_files
 from bench.machine import facts, load_average
@@ -59,9 +59,13 @@ class Bench:
         """2. runs per second at this worker concurrency, and raw at this parallelism."""
         plan, url = self.plan, self.stack.url
         throughput.warm_up(url, self.raw, self.targets, SHELL, concurrency)
+        runs = plan.throughput_runs
         with self.sampler.phase(f"throughput, concurrency {concurrency}"):
-            rate = throughput.runner_rate(url, self.targets, plan.throughput_runs, SHELL)
-        floor = throughput.raw_rate(self.raw, self.targets, plan.throughput_runs, concurrency)
+            rate, used = cpu.spent(lambda: throughput.runner_rate(url, self.targets, runs, SHELL))
+        floor, raw_used = cpu.spent(
+            lambda: throughput.raw_rate(self.raw, self.targets, runs, concurrency)
+        )
+        self.report.sections.append(sections.cpu_split(concurrency, runs, used, raw_used))
         self.say(f"throughput at {concurrency}: {rate:.2f} runs/s, raw {floor:.2f}/s")
         self.add(
             2,

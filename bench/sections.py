@@ -6,6 +6,7 @@ import re
 from collections import Counter
 
 from bench.calls import Call, per_run
+from bench.cpu import Spent
 from bench.latency import Latency
 from bench.report import Section
 from bench.stats import ms, percentile
@@ -53,6 +54,30 @@ def call_table(found: Latency, what: str) -> Section:
         ("call", "runner per run", "runner mean ms", "raw per run", "raw mean ms"),
         [(name, *cells(runner, name), *cells(raw, name)) for name in names],
     )
+
+
+def cpu_split(concurrency: int, runs: int, runner: Spent, raw: Spent) -> Section:
+    """CPU per run of the runner's throughput and of raw's, for the machine and each group."""
+    groups = sorted(set(runner.groups) | set(raw.groups), key=lambda g: -runner.groups.get(g, 0))
+    rows = [("the whole machine", _per_run(runner.total, runs), _per_run(raw.total, runs))]
+    rows += [
+        (
+            group,
+            _per_run(runner.groups.get(group, 0.0), runs),
+            _per_run(raw.groups.get(group, 0.0), runs),
+        )
+        for group in groups
+        if max(runner.groups.get(group, 0.0), raw.groups.get(group, 0.0)) * 1000 / runs >= 0.5
+    ]
+    return Section(
+        f"CPU per run of the throughput at concurrency {concurrency} (from /proc)",
+        ("process group (with the children it reaped)", "runner", "raw"),
+        rows,
+    )
+
+
+def _per_run(seconds: float, runs: int) -> str:
+    return f"{seconds * 1000 / runs:.1f} ms"
 
 
 def calls_per_run(rounds: list[list[Call]]) -> float:

@@ -159,11 +159,15 @@ class Mailbox:
         return int(self._release(keys=keys, args=args))
 
     def has_work(self, kata_id: str) -> bool:
-        """True when the kata has jobs queued or in flight (orphans to fail)."""
+        """True when the kata has jobs queued or in flight (orphans to fail), or when its
+        last lease was not released clean (a lost holder's containers may be left)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.llen(kata_key(kata_id, "queue"))
         pipe.llen(kata_key(kata_id, "inflight"))
-        return any(n > 0 for n in pipe.execute())
+        pipe.get(kata_key(kata_id, "fence"))
+        pipe.get(kata_key(kata_id, "clean"))
+        queued, in_flight, fence, clean = pipe.execute()
+        return queued > 0 or in_flight > 0 or fence != clean
 
     def take(self, lease: Lease, now: str) -> str | None:
         """Moves the next job id from the queue's head to in-flight and marks it running."""

@@ -98,12 +98,16 @@ def test_a_killed_worker_fails_its_job_with_worker_lost_and_the_kata_goes_on(
     assert job["state"] == "failed"
     assert job["error"]["code"] == "worker_lost"
     assert job["result"] is None
+    label = f"{RUNNER_LABEL}.job_id={long_job}"
+    wait_for(  # no further job is needed: the sweep's wake-up removes the lost run's container
+        lambda: host.client.api.containers(all=True, filters={"label": label}) == [],
+        LEASE_TTL_S + SWEEP_INTERVAL_S + 5,
+        "the lost run's container removed",
+    )
     after = stack.done(
         "POST", f"/katas/{kata}/avatars/lion/runs", run_body({"cyber-dojo.sh": "echo after"})
     )
     assert after["result"]["stdout"]["content"] == "after\n"
-    label = f"{RUNNER_LABEL}.job_id={long_job}"
-    assert host.client.api.containers(all=True, filters={"label": label}) == []
 
 
 def test_a_job_of_a_kata_never_created_fails_and_resuming_makes_the_next_succeed(

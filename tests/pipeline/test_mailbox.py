@@ -88,3 +88,11 @@ def test_only_a_clean_release_by_the_holder_spares_its_successor_the_container_s
 
     assert mailbox.take(fifth, now_iso()) is not None
     assert mailbox.has_work(KATA)  # in flight: an orphan if its holder died
+    assert mailbox.fail_orphans(KATA, now_iso(), fifth) == 1
+    mailbox.release(fifth, clean=True)
+    assert not mailbox.has_work(KATA)
+
+    sixth = mailbox.acquire(KATA, "w@host:3")
+    assert sixth is not None
+    redis_client.delete(kata_key(KATA, "lease"))  # its holder died: the lease expired
+    assert mailbox.has_work(KATA)  # nothing queued, but its containers may be left

@@ -167,7 +167,7 @@ class Mailbox:
         pipe.get(kata_key(kata_id, "fence"))
         pipe.get(kata_key(kata_id, "clean"))
         queued, in_flight, fence, clean = pipe.execute()
-        return queued > 0 or in_flight > 0 or fence != clean
+        return bool(queued > 0 or in_flight > 0 or fence != clean)
 
     def take(self, lease: Lease, now: str) -> str | None:
         """Moves the next job id from the queue's head to in-flight and marks it running."""

@@ -158,6 +158,14 @@ class Mailbox:
         args: list[str | int] = [lease.token, k, str(lease.fence) if clean else "", self.job_ttl_s]
         return int(self._release(keys=keys, args=args))
 
+    def run_at_due(self, kata_id: str, every_s: float) -> bool:
+        """True for at most one caller per kata every every_s seconds, across every worker
+        process (always when every_s is 0): whether to write the run time into the volume."""
+        if every_s <= 0:
+            return True
+        key = kata_key(kata_id, "run_at_written")
+        return bool(self.redis.set(key, "1", nx=True, px=int(every_s * 1000)))
+
     def has_work(self, kata_id: str) -> bool:
         """True when the kata has jobs queued or in flight (orphans to fail), or when its
         last lease was not released clean (a lost holder's containers may be left)."""

@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,9 @@ class Host:
     _overrides: dict[str, object] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _run_at_written: dict[str, float] = field(default_factory=dict)
+    # When set (the worker's pipeline sets it to a Redis gate), says for the whole service
+    # whether a kata's run time is due to be written into its volume.
+    run_at_gate: Callable[[str], bool] | None = None
 
     @classmethod
     def connect(cls, settings: Settings) -> Host:
@@ -55,9 +59,12 @@ class Host:
     def run_at_due(self, kata_id: str) -> bool:
         """Whether this run should write its time into the kata's volume.
 
-        Writing it costs a docker archive call (a third of a short run), so a process writes
-        it at most every run_at_every_s per kata; the exact time goes to Redis at every run.
+        Writing it costs a docker archive call (a third of a short run), so it is written at
+        most every run_at_every_s per kata: by the whole service when a gate is set, else by
+        this process. The exact time goes to Redis at every run.
         """
+        if self.run_at_gate is not None:
+            return self.run_at_gate(kata_id)
         every = self.settings.run_at_every_s
         now = time.monotonic()
         with self._lock:

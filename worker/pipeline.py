@@ -56,8 +56,10 @@ class Context:
             lease_ttl_s=settings.lease_ttl_s,
             job_ttl_s=settings.job_ttl_s,
         )
+        host = Host.connect(settings)
+        host.run_at_gate = lambda kata_id: mailbox.run_at_due(kata_id, settings.run_at_every_s)
         return cls(
-            host=Host.connect(settings),
+            host=host,
             mailbox=mailbox,
             wake=wake,
             drain_batch=settings.drain_batch,

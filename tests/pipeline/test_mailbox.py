@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import redis
 
 from runner.jobs import ACTIVE, SEEN, Jobs, epoch, kata_key, now_iso
@@ -96,3 +98,16 @@ def test_only_a_clean_release_by_the_holder_spares_its_successor_the_container_s
     assert sixth is not None
     redis_client.delete(kata_key(KATA, "lease"))  # its holder died: the lease expired
     assert mailbox.has_work(KATA)  # nothing queued, but its containers may be left
+
+
+def test_the_run_time_is_due_once_per_interval_for_the_whole_service(
+    redis_client: redis.Redis,
+) -> None:
+    one = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)
+    other = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)  # another worker process
+    assert one.run_at_due(KATA, 0.3)
+    assert not one.run_at_due(KATA, 0.3) and not other.run_at_due(KATA, 0.3)
+    assert other.run_at_due("Kata0043", 0.3)  # per kata
+    time.sleep(0.4)
+    assert other.run_at_due(KATA, 0.3)
+    assert one.run_at_due(KATA, 0) and one.run_at_due(KATA, 0)  # 0: every run

@@ -82,7 +82,7 @@ class Bench:
         self.target(
             2 + concurrency / 10,
             f"throughput at concurrency {concurrency}",
-            f"{rate / floor:.2f}x raw",
+            f"{rate / floor:.3f}x raw",
             rate >= 0.9 * floor,
             "at least 0.9x",
         )
@@ -135,7 +135,7 @@ class Bench:
         self.target(
             1,
             "end-to-end p50 latency",
-            f"{p50 / floor:.2f}x raw",
+            f"{p50 / floor:.3f}x raw",
             p50 <= 1.15 * floor,
             "at most 1.15x",
         )

@@ -12,7 +12,7 @@ import redis
 
 from reaper.expiry import Records, decide
 from runner.jobs import SEEN, kata_key
-from worker.docker_host import ContainerSpec, run_container
+from worker.docker_host import ContainerSpec, remove_unmade_volume, run_container
 from worker.host import RUNNER_LABEL, Host
 from worker.limits import run_limits
 
@@ -110,6 +110,12 @@ def read_times(host: Host, volumes: Iterable[dict[str, Any]]) -> dict[str, Recor
         times[kata_id] = Records(
             _text(fields[at + 1]), _text(fields[at + 2]), volume.get("CreatedAt")
         )
+    for volume in volumes:
+        kata_id = volume["Labels"][f"{RUNNER_LABEL}.kata_id"]
+        found = times.get(kata_id)
+        if found is None or (found.hello_at is None and found.run_at is None):
+            # Removed since the listing: the engine made it again, empty, for the reader.
+            remove_unmade_volume(host.client, volume["Name"], RUNNER_LABEL)
     return times
 
 

@@ -42,7 +42,13 @@ def host(settings: Settings) -> Iterator[Host]:
     yield host
     label = f"{RUNNER_LABEL}={settings.instance}"
     containers = host.client.api.containers(all=True, filters={"label": label})
-    volumes = host.client.api.volumes(filters={"label": label})["Volumes"] or []
+    # By name too: a volume the engine made for a container that mounted a missing one has
+    # no label.
+    prefix = f"{settings.instance}-"
+    named = host.client.api.volumes(filters={"name": prefix})["Volumes"] or []
+    volumes = [v for v in named if v["Name"].startswith(prefix)]
+    labelled = host.client.api.volumes(filters={"label": label})["Volumes"] or []
+    volumes += [v for v in labelled if v["Name"] not in {w["Name"] for w in volumes}]
     for container in containers:
         host.client.api.remove_container(container["Id"], force=True)
     for volume in volumes:

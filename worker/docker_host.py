@@ -204,6 +204,23 @@ def _read_streams(
                 kept += payload[: limits[stream] - len(kept)]
 
 
+def remove_unmade_volume(client: docker.DockerClient, name: str, label: str) -> bool:
+    """True when the volume is not one the runner made: missing, or made by the engine for a
+    container that mounted a name no longer there (without the runner's `label`), which is
+    removed."""
+    with docker_errors():
+        try:
+            volume = client.api.inspect_volume(name)
+        except docker.errors.NotFound:
+            return True
+        if (volume.get("Labels") or {}).get(label):
+            return False
+        log.info("removing volume %s: the engine made it for a container", name)
+        with contextlib.suppress(docker.errors.NotFound):
+            client.api.remove_volume(name)
+        return True
+
+
 def remove_container(client: docker.DockerClient, container_id: str) -> None:
     """Force-removes a container and returns only once the engine no longer knows it."""
     with docker_errors():

@@ -7,7 +7,6 @@ when it cannot do its job. Every container an operation starts is removed before
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 import time
@@ -19,7 +18,13 @@ import docker.errors
 
 from runner.errors import AvatarNotFound, KataNotFound, RunnerError
 from runner.identifiers import SANDBOX_GID, avatar_uid, check_kata_id, check_max_seconds
-from worker.docker_host import ContainerSpec, docker_errors, remove_container, run_container
+from worker.docker_host import (
+    ContainerSpec,
+    docker_errors,
+    remove_container,
+    remove_unmade_volume,
+    run_container,
+)
 from worker.host import RUNNER_LABEL, Host
 from worker.limits import admin_limits, run_limits
 from worker.protocol import parse_frames, request_tar, run_request, tar_of
@@ -221,11 +226,11 @@ def run(
             RESULT_BYTES,
         )
     except KataNotFound:
-        _remove_unmade_volume(host, kata_id)
+        remove_unmade_volume(host.client, host.volume_name(kata_id), RUNNER_LABEL)
         raise
     frames = parse_frames(outcome.stdout)
     if frames.status is None and outcome.exit_code == NO_SANDBOX_EXIT:
-        if _remove_unmade_volume(host, kata_id):
+        if remove_unmade_volume(host.client, host.volume_name(kata_id), RUNNER_LABEL):
             raise KataNotFound(f"kata {kata_id} has no volume: PUT the kata")
         raise AvatarNotFound(f"kata {kata_id} has no sandbox for {avatar_name}")
     rules = host.rules_of(image_name, outcome.image_id)
@@ -293,23 +298,6 @@ def _existing_volume(host: Host, kata_id: str) -> str:
         except docker.errors.NotFound:
             raise KataNotFound(f"kata {kata_id} has no volume: PUT the kata") from None
     return name
-
-
-def _remove_unmade_volume(host: Host, kata_id: str) -> bool:
-    """True when the kata has no volume of the runner's making: none, or one without the
-    runner's labels, which the engine made for a container and which is removed here."""
-    name = host.volume_name(kata_id)
-    with docker_errors():
-        try:
-            volume = host.client.api.inspect_volume(name)
-        except docker.errors.NotFound:
-            return True
-        if (volume.get("Labels") or {}).get(RUNNER_LABEL):
-            return False
-        log.info("removing volume %s: the engine made it for a run of a kata never created", name)
-        with contextlib.suppress(docker.errors.NotFound):
-            host.client.api.remove_volume(name)
-        return True
 
 
 def _job_id() -> str:

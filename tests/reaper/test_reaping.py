@@ -11,7 +11,7 @@ import docker.errors
 import pytest
 
 from reaper.expiry import Records
-from reaper.index import KataIndex
+from reaper.index import KataIndex, read_times, runner_volumes
 from reaper.reaping import reap
 from runner.jobs import SEEN, kata_key
 from tests.conftest import SHELL, new_kata_id
@@ -154,3 +154,20 @@ def test_the_command_line_dry_run_says_what_it_would_delete_and_then_deletes(
     real = reaper()
     assert json.loads(real.splitlines()[-1])["deleted"] == 1
     assert not volume_exists(ctx.host, kata_id)
+
+
+def test_a_volume_removed_after_the_listing_is_not_left_made_again_by_the_reader(
+    host: Host,
+) -> None:
+    kept, removed = new_kata_id(), new_kata_id()
+    for kata_id in (kept, removed):
+        sandbox.new_kata(host, kata_id, SHELL)
+    try:
+        listed = runner_volumes(host)
+        stale = [listed[kept], listed[removed]]
+        sandbox.old_kata(host, removed)  # between the listing and the reading
+        times = read_times(host, stale)
+        assert times[kept].hello_at is not None
+        assert not volume_exists(host, removed)  # the engine made it for the reader; gone again
+    finally:
+        sandbox.old_kata(host, kept)

@@ -10,19 +10,18 @@ from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
 
-# The first fragment of a command line names its group; the order matters (containerd-shim
-# before containerd). Reaped children count with the process that reaped them: containers
-# and their shims mostly with the machine's init, "others".
-GROUPS = (
-    ("dockerd", "dockerd"),
-    ("containerd-shim", "containerd-shim"),
-    ("containerd", "containerd"),
-    ("celery worker", "worker"),
-    (" worker ", "worker"),
-    ("celery", "beat"),
-    ("gunicorn", "API (gunicorn)"),
-    ("redis-server", "redis"),
-    ("-m bench", "the bench's own process"),
+# A process's group, by its command line; checked in this order (the bench's own command
+# line may hold any text, a note, so it goes first). Reaped children count with the process
+# that reaped them: containers and their shims mostly with the machine's init, "others".
+GROUPS: tuple[tuple[str, Callable[[str], bool]], ...] = (
+    ("the bench's own process", lambda c: " -m bench" in c),
+    ("dockerd", lambda c: "dockerd" in c),
+    ("containerd-shim", lambda c: "containerd-shim" in c),
+    ("containerd", lambda c: "containerd" in c),
+    ("worker", lambda c: "celery" in c and " worker " in c),
+    ("beat", lambda c: "celery" in c and " beat" in c),
+    ("API (gunicorn)", lambda c: "gunicorn" in c),
+    ("redis", lambda c: "redis-server" in c),
 )
 
 
@@ -31,10 +30,10 @@ def group_of(pid: str) -> str:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except (OSError, UnicodeDecodeError):
         return "others"
-    for fragment, group in GROUPS:
-        if fragment in command:
-            return group
-    return "others (containers, runc, init)"
+    return next((group for group, is_it in GROUPS if is_it(command)), OTHERS)
+
+
+OTHERS = "others (containers, runc, init)"
 
 
 def by_group() -> dict[str, float]:

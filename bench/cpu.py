@@ -13,6 +13,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 # A process's group, by its command line; checked in this order (the bench's own command
 # line may hold any text, a note, so it goes first). Reaped children count with the process
 # that reaped them: containers and their shims mostly with the machine's init, "others".
+OTHERS = "others (containers, runc, init)"
 GROUPS: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("the bench's own process", lambda c: " -m bench" in c),
     ("dockerd", lambda c: "dockerd" in c),
@@ -29,11 +30,8 @@ def group_of(pid: str) -> str:
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except (OSError, UnicodeDecodeError):
-        return "others"
+        return OTHERS
     return next((group for group, is_it in GROUPS if is_it(command)), OTHERS)
-
-
-OTHERS = "others (containers, runc, init)"
 
 
 def by_group() -> dict[str, float]:

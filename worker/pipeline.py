@@ -75,7 +75,7 @@ def drain(ctx: Context, kata_id: str) -> int:
     if lease is None:
         return 0  # the holder drains; it re-checks the queue before it lets go
     ran = 0
-    clean = False
+    clean = False  # only once the drain ends normally, and every job left nothing
     try:
         lost = ctx.mailbox.fail_orphans(kata_id, now_iso(), lease)
         if lost > 0:
@@ -83,18 +83,15 @@ def drain(ctx: Context, kata_id: str) -> int:
             metrics.ERRORS.labels("worker_lost").inc(lost)
         if not lease.after_clean:
             remove_older_fences(ctx.host, kata_id, lease.fence)
-        clean = True
+        codes = set()
         with heartbeat(ctx.mailbox, lease) as still_held:
             while ran < ctx.drain_batch and still_held.is_set():
                 job_id = ctx.mailbox.take(lease, now_iso())
                 if job_id is None:
                     break
-                code = run_job(ctx, lease, job_id)
-                clean = clean and code in LEAVES_NOTHING
+                codes.add(run_job(ctx, lease, job_id))
                 ran += 1
-    except BaseException:
-        clean = False
-        raise
+        clean = codes <= LEAVES_NOTHING
     finally:
         queued = ctx.mailbox.release(lease, clean=clean)
     if queued:

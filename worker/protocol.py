@@ -32,18 +32,20 @@ def run_request(changed_files: Mapping[str, str], deleted_filenames: Sequence[st
     (`none`); a long list of deletions is `staged` with the files in one tar instead, each
     name an empty file in a folder of its own. Names are data all the way: never shell text."""
     if sum(len(name.encode()) + 1 for name in deleted_filenames) > DELETED_ARGUMENT_BYTES:
-        files = {f"files/{name}": content.encode() for name, content in changed_files.items()}
         marks = {f"deleted/{n}/{name}": b"" for n, name in enumerate(deleted_filenames)}
-        return Request("staged", (), tar_of({**marks, **files}))
+        return Request("staged", (), tar_of({**marks, **_encoded(changed_files, "files/")}))
     if not changed_files:
         return Request("none", tuple(deleted_filenames), b"")
-    files = {name: content.encode() for name, content in changed_files.items()}
-    return Request("files", tuple(deleted_filenames), tar_of(files))
+    return Request("files", tuple(deleted_filenames), tar_of(_encoded(changed_files)))
 
 
 def request_tar(files: Mapping[str, str]) -> bytes:
     """A tar of `files/<name>` for each file: what admin.sh fills a sandbox with."""
-    return tar_of({f"files/{name}": content.encode() for name, content in files.items()})
+    return tar_of(_encoded(files, "files/"))
+
+
+def _encoded(files: Mapping[str, str], prefix: str = "") -> dict[str, bytes]:
+    return {prefix + name: content.encode() for name, content in files.items()}
 
 
 def tar_of(files: Mapping[str, bytes]) -> bytes:

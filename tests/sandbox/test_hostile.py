@@ -13,6 +13,7 @@ import pytest
 from runner.identifiers import AVATARS, FIRST_AVATAR_UID
 from tests.conftest import PYTHON
 from tests.sandbox.conftest import Runner, assert_still_works, kata_containers
+from worker import sandbox
 from worker.host import RUNNER_LABEL, Host
 
 KiB = 1024
@@ -127,9 +128,11 @@ def test_cannot_write_outside_its_sandbox_nor_read_another(run_sh: Runner) -> No
     run_sh("echo tiger secret > secret.txt", avatar="tiger")
     result = run_sh(
         "id -u\n"
-        "for target in /x /etc/x /sandboxes/x /sandboxes/.runner/x /sandboxes/tiger/x; do\n"
+        "for target in /x /etc/x /sandboxes/x /sandboxes/.runner/x /sandboxes/tiger/x \\\n"
+        "    /sandboxes/.runner/run-*.sh; do\n"
         "  echo hi > $target 2>/dev/null && echo wrote $target\n"
         "done\n"
+        "rm -f /sandboxes/.runner/run-*.sh 2>/dev/null\n"
         "cat /sandboxes/tiger/secret.txt 2>/dev/null && echo read tiger\n"
         "ls /sandboxes/tiger 2>/dev/null && echo listed tiger\n"
         "rm -rf /sandboxes/tiger 2>/dev/null\n"
@@ -139,6 +142,8 @@ def test_cannot_write_outside_its_sandbox_nor_read_another(run_sh: Runner) -> No
     assert lines == [str(FIRST_AVATAR_UID + AVATARS.index("lion"))]
     tiger = run_sh("cat secret.txt", avatar="tiger")
     assert tiger["stdout"]["content"] == "tiger secret\n"
+    script = run_sh(f"cat {sandbox.RUN_SCRIPT_PATH}")["stdout"]["content"]
+    assert script == sandbox.RUN_SCRIPT[: len(script)]  # the stdout cap
     assert_still_works(run_sh)
 
 

@@ -37,20 +37,44 @@ def test_new_kata_makes_a_labelled_volume_with_the_layout_and_hello_time(host: H
             SHELL,
             {
                 "cyber-dojo.sh": (
-                    "stat -c '%a %u %g %n' /sandboxes /sandboxes/.runner /sandboxes/lion\n"
+                    "cd /sandboxes && stat -c '%a %u %g %n' . .runner .runner/* lion\n"
                     "cat /sandboxes/.runner/hello_at\n"
                 )
             },
             now=NOW,
         )
         assert result["stdout"]["content"].splitlines() == [
-            "755 0 0 /sandboxes",
-            "755 0 0 /sandboxes/.runner",
-            "700 40028 5000 /sandboxes/lion",
+            "755 0 0 .",
+            "755 0 0 .runner",
+            "644 0 0 .runner/hello_at",
+            f"644 0 0 .runner/{sandbox.RUN_SCRIPT_FILE}",
+            "644 0 0 .runner/run_at",
+            "700 40028 5000 lion",
             "2026-11-28T09:30:15.000000Z",
         ]
     finally:
         sandbox.old_kata(host, kata_id)
+
+
+def test_a_volume_laid_out_without_this_run_script_gets_it_on_its_first_run(
+    host: Host, kata: str, run_sh: Runner
+) -> None:
+    run_sh("true")
+    # As a volume laid out by an earlier version of the runner: another script's version.
+    remove = ["sh", "-c", "rm /sandboxes/.runner/run-*.sh && : > /sandboxes/.runner/run-0.sh"]
+    host.client.containers.run(
+        host.settings.helper_image,
+        remove,
+        volumes={host.volume_name(kata): {"bind": "/sandboxes", "mode": "rw"}},
+        network_mode="none",
+        remove=True,
+    )
+    listing = "ls /sandboxes/.runner | grep run-"
+    first = run_sh(listing, changed={"new.txt": "new"})
+    assert first["stdout"]["content"] == f"run-0.sh\n{sandbox.RUN_SCRIPT_FILE}\n"
+    assert first["created"] == {} and first["colour"] == "green"
+    assert run_sh("cat new.txt")["stdout"]["content"] == "new"
+    assert kata_containers(host, kata) == []
 
 
 def test_a_run_records_its_time_in_the_volume(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from api import errors
 from api.errors import ApiError
 from api.routes import bp
 from api.schemas import MAX_FILES_BYTES
+from runner.errors import RunnerError
 from runner.jobs import Jobs, P, redis_errors
 from runner.queueing import DRAIN, celery_app
 from runner.settings import Settings
@@ -38,12 +40,19 @@ def create_app(
         celery = celery_app(settings)
 
         def wake(kata_id: str) -> None:
-            # The job is already stored and queued: a lost message only delays it until the
-            # sweep re-wakes the kata.
-            try:
-                celery.send_task(DRAIN, args=[kata_id])
-            except Exception:
-                log.exception("kata %s: the drain message was not sent; the sweep will", kata_id)
+            celery.send_task(DRAIN, args=[kata_id])
+
+    send = wake
+
+    def wake_kata(kata_id: str) -> None:
+        # The job is already stored and queued: a lost message only delays it until the
+        # sweep re-wakes the kata, or the kata's next submission sends one.
+        try:
+            send(kata_id)
+        except Exception:
+            log.exception("kata %s: the drain message was not sent; the sweep will", kata_id)
+            with contextlib.suppress(RunnerError):
+                jobs.unsent(kata_id)
 
     def readiness() -> tuple[bool, str]:
         with redis_errors():
@@ -54,7 +63,7 @@ def create_app(
 
     app.extensions["runner.settings"] = settings
     app.extensions["runner.jobs"] = jobs
-    app.extensions["runner.wake"] = wake
+    app.extensions["runner.wake"] = wake_kata
     app.extensions["runner.readiness"] = readiness
     app.register_blueprint(bp)
     errors.register(app)

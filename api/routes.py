@@ -40,7 +40,8 @@ def body(model: type[BaseModel]) -> Any:
 def accepted(submitted: Submitted) -> tuple[Response, int, dict[str, Any]]:
     answer = submitted.answer()
     metrics.JOBS_ACCEPTED.labels(submitted.kind).inc()
-    current_app.extensions["runner.wake"](submitted.kata_id)
+    if submitted.wake:
+        current_app.extensions["runner.wake"](submitted.kata_id)
     return jsonify(answer), 202, {"Location": answer["url"]}
 
 

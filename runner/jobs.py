@@ -7,6 +7,8 @@ Keys (all under `runner:`):
   kata:{kata}:inflight  list: the job id the lease holder is running
   kata:{kata}:lease     string: the drain lease's token, with a TTL
   kata:{kata}:fence     counter: incremented at each lease, labels the kata's containers
+  kata:{kata}:woken     string, with a TTL: a drain message was sent for the kata and no drain
+                        has started since; while it is set, a submission sends no other
   kata:{kata}           hash: hello_at, run_at
   katas:active          set: katas with queued or in-flight jobs (the sweep's worklist)
   katas:seen            sorted set: katas by their latest hello or run time (the reaper's index)
@@ -32,6 +34,9 @@ ACTIVE = P + "katas:active"
 QUEUED = P + "jobs:queued"
 SEEN = P + "katas:seen"
 MAX_WAIT_S = 30  # the longest ?wait= of GET /jobs/{id}
+# How long a sent drain message stands for the submissions after it: past this, a submission
+# sends another, in case the first was lost (the sweep also re-wakes a kata left waiting).
+WOKEN_TTL_MS = 60_000
 # Jobs that belong to no kata (image pulls) queue here, one at a time: not a legal kata id.
 IMAGES_QUEUE = "_images"
 
@@ -60,6 +65,10 @@ def kata_key(kata_id: str, part: str = "") -> str:
     return f"{P}kata:{kata_id}" + (f":{part}" if part else "")
 
 
+def woken_key(kata_id: str) -> str:
+    return kata_key(kata_id, "woken")
+
+
 def now_iso(now: datetime | None = None) -> str:
     """An ISO-8601 UTC time with a Z, as API.md writes times."""
     return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -77,11 +86,12 @@ def new_job_id() -> str:
 _SUBMIT = """
 if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 'kata_busy' end
 if tonumber(redis.call('GET', KEYS[4]) or '0') >= tonumber(ARGV[4]) then return 'full' end
-redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+redis.call('HSET', KEYS[2], unpack(ARGV, 7))
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[2])
 redis.call('INCR', KEYS[4])
+if redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[6]) then return 'wake' end
 return 'ok'
 """
 
@@ -93,6 +103,9 @@ class Submitted:
     job_id: str
     kind: str
     kata_id: str
+    # Whether the submitter sends the kata a drain message: not while one sent earlier has
+    # not started yet (that drain takes this job too).
+    wake: bool = True
 
     def answer(self) -> dict[str, str | None]:
         """The body of API.md's 202 answer."""
@@ -156,13 +169,14 @@ class Jobs:
             "payload": json.dumps(payload),
         }
         flat = [item for pair in fields.items() for item in pair]
-        keys = [kata_key(kata_id, "queue"), job_key(job_id), ACTIVE, QUEUED]
+        keys = [kata_key(kata_id, "queue"), job_key(job_id), ACTIVE, QUEUED, woken_key(kata_id)]
         args: list[str | int] = [
             job_id,
             kata_id,
             self.kata_max_queued,
             self.max_queued,
             self.job_ttl_s,
+            WOKEN_TTL_MS,
             *flat,
         ]
         with redis_errors():
@@ -171,7 +185,13 @@ class Jobs:
             raise KataBusy(f"kata {kata_id} already has {self.kata_max_queued} jobs queued")
         if outcome == b"full":
             raise Unavailable(f"the runner already holds {self.max_queued} queued jobs")
-        return Submitted(job_id, kind, kata_id)
+        return Submitted(job_id, kind, kata_id, wake=outcome == b"wake")
+
+    def unsent(self, kata_id: str) -> None:
+        """Forgets the kata's drain message (it could not be sent), so that the next
+        submission sends one."""
+        with redis_errors():
+            self.redis.delete(woken_key(kata_id))
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """The job as API.md shows it, or None when unknown or expired."""

@@ -20,7 +20,17 @@ from dataclasses import dataclass
 
 import redis
 
-from runner.jobs import ACTIVE, QUEUED, SEEN, P, done_key, epoch, job_key, kata_key
+from runner.jobs import (
+    ACTIVE,
+    QUEUED,
+    SEEN,
+    P,
+    done_key,
+    epoch,
+    job_key,
+    kata_key,
+    woken_key,
+)
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -168,13 +178,17 @@ class Mailbox:
 
     def has_work(self, kata_id: str) -> bool:
         """True when the kata has jobs queued or in flight (orphans to fail), or when its
-        last lease was not released clean (a lost holder's containers may be left)."""
+        last lease was not released clean (a lost holder's containers may be left).
+
+        A drain calls it first: it also clears the kata's woken mark, before it looks at the
+        queue, so that a job submitted after the look sends a drain message of its own."""
         pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(woken_key(kata_id))
         pipe.llen(kata_key(kata_id, "queue"))
         pipe.llen(kata_key(kata_id, "inflight"))
         pipe.get(kata_key(kata_id, "fence"))
         pipe.get(kata_key(kata_id, "clean"))
-        queued, in_flight, fence, clean = pipe.execute()
+        _, queued, in_flight, fence, clean = pipe.execute()
         return bool(queued > 0 or in_flight > 0 or fence != clean)
 
     def take(self, lease: Lease, now: str) -> str | None:

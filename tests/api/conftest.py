@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import redis
 from flask import Flask
@@ -20,10 +22,16 @@ def woken() -> Woken:
     return Woken()
 
 
-def make_app(api_redis: RedisServer, woken: Woken, **settings: object) -> Flask:
+def make_app(
+    api_redis: RedisServer,
+    woken: Woken,
+    wake: Callable[[str], None] | None = None,
+    **settings: object,
+) -> Flask:
+    """The app; its drain messages go to woken, or to wake when given."""
     from api.app import create_app
 
-    app = create_app(Settings(redis_url=api_redis.url, **settings), wake=woken.append)
+    app = create_app(Settings(redis_url=api_redis.url, **settings), wake=wake or woken.append)
     app.testing = True
     return app
 

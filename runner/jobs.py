@@ -13,6 +13,8 @@ Keys (all under `runner:`):
   katas:active          set: katas with queued or in-flight jobs (the sweep's worklist)
   katas:seen            sorted set: katas by their latest hello or run time (the reaper's index)
   jobs:queued           counter: jobs queued over all katas
+  images:pulled         counter: image pulls done; a worker that sees it change looks every
+                        image name up again
 The Lua scripts build a job's key from its id; the runner uses a single Redis, not a cluster.
 """
 
@@ -33,6 +35,7 @@ P = "runner:"
 ACTIVE = P + "katas:active"
 QUEUED = P + "jobs:queued"
 SEEN = P + "katas:seen"
+IMAGES_PULLED = P + "images:pulled"
 MAX_WAIT_S = 30  # the longest ?wait= of GET /jobs/{id}
 # How long a sent drain message stands for the submissions after it: past this, a submission
 # sends another, in case the first was lost (the sweep also re-wakes a kata left waiting).

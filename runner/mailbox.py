@@ -17,11 +17,13 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
 from runner.jobs import (
     ACTIVE,
+    IMAGES_PULLED,
     QUEUED,
     SEEN,
     P,
@@ -122,6 +124,15 @@ class Lease:
     token: str
     fence: int
     after_clean: bool = False  # the lease before this one was released clean
+
+
+@dataclass(frozen=True)
+class JobInput:
+    """What a worker reads of a job before it runs it."""
+
+    kind: str
+    payload: dict[str, Any]
+    images_pulled: int  # the count of image pulls done when the job was read
 
 
 class Mailbox:
@@ -246,12 +257,19 @@ class Mailbox:
             self._orphans(keys=keys, args=[token, now, WORKER_LOST, self.job_ttl_s, P + "job:"])
         )
 
-    def payload(self, job_id: str) -> tuple[str, dict[str, object]] | None:
+    def payload(self, job_id: str) -> JobInput | None:
         """The kind and request payload of a job, None when its record is gone."""
-        kind, payload = self.redis.hmget(job_key(job_id), ["kind", "payload"])
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(job_key(job_id), ["kind", "payload"])
+        pipe.get(IMAGES_PULLED)
+        (kind, payload), pulled = pipe.execute()
         if not isinstance(kind, bytes) or not isinstance(payload, bytes):
             return None
-        return kind.decode(), json.loads(payload)
+        return JobInput(kind.decode(), json.loads(payload), int(pulled or 0))
+
+    def image_pulled(self) -> None:
+        """Counts a pull: every worker looks its image names up again before its next job."""
+        self.redis.incr(IMAGES_PULLED)
 
     def active_katas(self) -> list[str]:
         """Katas with queued or in-flight jobs."""

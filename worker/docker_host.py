@@ -7,7 +7,7 @@ import logging
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,15 +75,18 @@ class ContainerSpec:
 
 @dataclass
 class Outcome:
-    """How a container ended and what it wrote (stdout capped at the caller's limit)."""
+    """How a container ended and what it wrote (stdout capped at the caller's limit).
 
-    exit_code: int
+    exit_code and oom_killed are None when the caller's `reported` found all it needs in
+    stdout: the engine is then not asked.
+    """
+
+    exit_code: int | None
     stdout: bytes
     stderr: bytes
-    oom_killed: bool
+    oom_killed: bool | None
     killed: bool
     elapsed_s: float
-    image_id: str  # the id of the image the container ran
 
 
 def run_container(
@@ -92,10 +95,13 @@ def run_container(
     stdin: bytes,
     deadline_s: float,
     stdout_limit: int,
+    reported: Callable[[bytes], bool] | None = None,
 ) -> Outcome:
     """Creates, starts and removes one container, feeding it stdin and reading its output.
 
-    The container is killed when deadline_s passes, and is gone before this returns.
+    The container is killed when deadline_s passes, and is gone before this returns. When
+    its output ended in time and reported(stdout) is true, its exit is not awaited nor
+    inspected: the removal ends it, if it has not ended yet.
     """
     api = client.api
     with docker_errors():
@@ -114,7 +120,7 @@ def run_container(
             host_config=api.create_host_config(binds=spec.binds, **spec.limits),
         )["Id"]
         try:
-            return _run(api, container_id, spec, stdin, deadline_s, stdout_limit)
+            return _run(api, container_id, spec, stdin, deadline_s, stdout_limit, reported)
         finally:
             remove_container(client, container_id)
 
@@ -126,6 +132,7 @@ def _run(
     stdin: bytes,
     deadline_s: float,
     stdout_limit: int,
+    reported: Callable[[bytes], bool] | None,
 ) -> Outcome:
     for path, data in spec.archives:
         try:
@@ -156,17 +163,18 @@ def _run(
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             api.kill(container_id)
         metrics.CONTAINERS_KILLED.inc()
+    elapsed_s = time.monotonic() - started
+    if in_time and reported is not None and reported(stdout):
+        return Outcome(None, stdout, stderr, None, killed=False, elapsed_s=elapsed_s)
     exit_code = int(api.wait(container_id, timeout=REMOVAL_WAIT_S)["StatusCode"])
-    inspected = api.inspect_container(container_id)
-    state = inspected["State"]
+    state = api.inspect_container(container_id)["State"]
     return Outcome(
         exit_code=exit_code,
         stdout=stdout,
         stderr=stderr,
         oom_killed=bool(state.get("OOMKilled")),
         killed=not in_time,
-        elapsed_s=time.monotonic() - started,
-        image_id=str(inspected.get("Image", "")),
+        elapsed_s=elapsed_s,
     )
 
 

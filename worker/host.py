@@ -20,6 +20,10 @@ from worker.docker_host import connect, docker_errors
 log = logging.getLogger(__name__)
 
 RUNNER_LABEL = "org.cyber-dojo.runner"  # its value is the runner's instance name
+# How long the id an image name stands for is trusted before it is looked up again. A pull
+# through the API is seen at once (the workers count pulls in Redis); an image re-tagged on
+# the host by hand is run within this many seconds.
+IMAGE_RECHECK_S = 10.0
 
 
 @dataclass
@@ -32,6 +36,8 @@ class Host:
     _overrides: dict[str, object] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _run_at_written: dict[str, float] = field(default_factory=dict)
+    _image_ids: dict[str, tuple[str, float]] = field(default_factory=dict)  # name: id, when
+    _pulls_seen: int = 0
     # When set (the worker's pipeline sets it to a Redis gate), says for the whole service
     # whether a kata's run time is due to be written into its volume.
     run_at_gate: Callable[[str], bool] | None = None
@@ -82,7 +88,36 @@ class Host:
         """
         with docker_errors():
             image = self.client.api.inspect_image(image_name)
-        return self.rules_of(image_name, str(image["Id"]), image)
+        image_id = str(image["Id"])
+        with self._lock:
+            self._image_ids[normalise_image_name(image_name)] = (image_id, time.monotonic())
+        return self.rules_of(image_name, image_id, image)
+
+    def image_id(self, image_name: str) -> str:
+        """The id of the image the name stands for, looked up at most every IMAGE_RECHECK_S.
+
+        A run's container is made from this id, so its colour rules are always those of the
+        image it ran. Raises ImageNotFound when the host has no such image.
+        """
+        with self._lock:
+            known = self._image_ids.get(normalise_image_name(image_name))
+        if known is not None and time.monotonic() - known[1] < IMAGE_RECHECK_S:
+            return known[0]
+        self.colour_rules(image_name)
+        with self._lock:
+            return self._image_ids[normalise_image_name(image_name)][0]
+
+    def images_pulled(self, count: int) -> None:
+        """Looks every image name up again when the count of pulls done has changed."""
+        with self._lock:
+            if count != self._pulls_seen:
+                self._pulls_seen = count
+                self._image_ids.clear()
+
+    def forget_image(self, image_name: str) -> None:
+        """Looks the name up again at its next use (its image went, or was re-tagged)."""
+        with self._lock:
+            self._image_ids.pop(normalise_image_name(image_name), None)
 
     def rules_of(
         self, image_name: str, image_id: str, image: dict[str, object] | None = None

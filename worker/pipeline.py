@@ -114,10 +114,13 @@ def run_job(ctx: Context, lease: Lease, job_id: str) -> str | None:
             lease, job_id, state="failed", now=now_iso(), result="", error="", kata_effect=""
         )
         return None
-    kind, payload = got
+    kind, payload = got.kind, got.payload
+    ctx.host.images_pulled(got.images_pulled)
     avatar = payload.get("avatar_name")
     with job_context(job_id=job_id, kata_id=lease.kata_id, avatar=str(avatar or "")):
         state, result, error = _execute(ctx, lease, job_id, kind, payload)
+        if kind == "pull_image" and error is None:
+            ctx.mailbox.image_pulled()  # counted before the pull is seen done
         # Counted before the end is recorded: whoever sees the job end sees it counted.
         metrics.JOBS_FINISHED.labels(kind, "done" if error is None else error["code"]).inc()
         recorded = ctx.mailbox.finish(

@@ -7,7 +7,7 @@ import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-FRAME_KINDS = frozenset("SUTOECMX")
+FRAME_KINDS = frozenset("SUTKOECMX")
 END_HEADER = "."
 
 
@@ -68,6 +68,9 @@ class Frames:
     status: int | None = None
     duration_ms: int | None = None
     timed_out: bool = False
+    # How many processes the kernel killed for memory in the container; None when the
+    # script could not read its cgroup's count (the engine's OOMKilled then says).
+    oom_kills: int | None = None
     stdout: bytes = b""
     stderr: bytes = b""
     created: dict[bytes, bytes] = field(default_factory=dict)
@@ -130,6 +133,8 @@ def _apply(frames: Frames, kind: str, name: bytes, content: bytes) -> None:
         frames.duration_ms = int(name)
     elif kind == "T":
         frames.timed_out = True
+    elif kind == "K":
+        frames.oom_kills = int(name)
     elif kind == "O":
         frames.stdout = content
     elif kind == "E":

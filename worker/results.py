@@ -32,7 +32,7 @@ class RunResult(TypedDict):
 def run_result(
     frames: Frames,
     *,
-    exit_code: int,
+    exit_code: int | None,
     killed: bool,
     oom_killed: bool,
     elapsed_ms: int,
@@ -49,15 +49,16 @@ def run_result(
     stdout = cap_text(frames.stdout, output_bytes)
     stderr = cap_text(frames.stderr, output_bytes)
     timed_out = frames.timed_out or killed
-    status = (
-        frames.status if frames.status is not None else (KILLED_STATUS if killed else exit_code)
-    )
+    if frames.status is not None:
+        status = frames.status
+    else:  # the engine was asked for the exit code whenever the report lacks the status
+        status = KILLED_STATUS if killed or exit_code is None else exit_code
     if timed_out:
         colour = "timed_out"
     elif rules is None:
         colour = "faulty"
     elif frames.status is None:
-        log.warning("the run script did not report (exit %d): colour faulty", exit_code)
+        log.warning("the run script did not report (exit %s): colour faulty", exit_code)
         colour = "faulty"
     else:
         colour = rules.colour(stdout["content"], stderr["content"], status)

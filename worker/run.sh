@@ -167,6 +167,15 @@ file_header() {  # kind, ./name, size
 header S "$status" 0
 header U "$(( (ended - started) * 10 ))" 0
 [ -e "$r/timed_out" ] && header T 1 0
+# How many processes the kernel killed for memory in this container (cgroup v1, else v2):
+# with it, the worker need not ask the engine whether the container ran out of memory.
+for f in /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do
+  [ -r "$f" ] || continue
+  while read -r key value; do
+    [ "$key" = oom_kill ] && header K "$value" 0
+  done < "$f" 2>/dev/null
+  break
+done
 
 # Created (C) or changed (M): a file whose md5 is not the one in the mirror tree.
 changed() {  # ./name, md5

@@ -17,10 +17,11 @@ from importlib import resources
 
 import docker.errors
 
-from runner.errors import AvatarNotFound, KataNotFound, RunnerError
+from runner.errors import AvatarNotFound, ImageNotFound, KataNotFound, RunnerError
 from runner.identifiers import SANDBOX_GID, avatar_uid, check_kata_id, check_max_seconds
 from worker.docker_host import (
     ContainerSpec,
+    Outcome,
     docker_errors,
     remove_container,
     remove_unmade_volume,
@@ -28,7 +29,7 @@ from worker.docker_host import (
 )
 from worker.host import RUNNER_LABEL, Host
 from worker.limits import admin_limits, run_limits
-from worker.protocol import parse_frames, request_tar, run_request, tar_of
+from worker.protocol import Frames, parse_frames, request_tar, run_request, tar_of
 from worker.results import RunResult, run_result
 
 log = logging.getLogger(__name__)
@@ -194,15 +195,15 @@ def run(
     check_max_seconds(max_seconds)
     uid = avatar_uid(avatar_name)
     settings = host.settings
-    # Neither the volume nor the image is looked up first: a missing image fails the
-    # create, and a missing volume, which the engine makes empty, fails the script's cd
-    # (or the run-time write) and is then removed again.
+    # The volume is not looked up first: a missing volume, which the engine makes empty,
+    # fails the launcher (or the run-time write) and is then removed again. The image's id
+    # is looked up at most every few seconds, and the container made from that id.
     volume = host.volume_name(kata_id)
     job_id = job_id or _job_id()
     sandbox = f"/sandboxes/{avatar_name}"
     request = run_request(changed_files, deleted_filenames)
     spec = ContainerSpec(
-        image=image_name,
+        image=host.image_id(image_name),
         command=[
             "sh",
             "-c",
@@ -237,17 +238,13 @@ def run(
     )
     deadline_s = max_seconds + settings.kill_grace_s
     try:
-        outcome = run_container(host.client, spec, request.stdin, deadline_s, RESULT_BYTES)
-        frames = parse_frames(outcome.stdout)
-        if frames.status is None and outcome.exit_code == NO_SCRIPT_EXIT:
-            # The launcher stopped before it touched the sandbox: run again, the engine
-            # writing this version of the script into .runner first.
-            log.info("kata %s has no %s: writing it", kata_id, RUN_SCRIPT_FILE)
-            spec.archives.append(
-                ("/sandboxes/.runner", tar_of({RUN_SCRIPT_FILE: RUN_SCRIPT.encode()}))
-            )
-            outcome = run_container(host.client, spec, request.stdin, deadline_s, RESULT_BYTES)
-            frames = parse_frames(outcome.stdout)
+        try:
+            outcome, frames = _contain(host, kata_id, spec, request.stdin, deadline_s)
+        except ImageNotFound:
+            # The image went, or its name moved, since its id was looked up: look again.
+            host.forget_image(image_name)
+            spec.image = host.image_id(image_name)
+            outcome, frames = _contain(host, kata_id, spec, request.stdin, deadline_s)
     except KataNotFound:
         remove_unmade_volume(host.client, host.volume_name(kata_id), RUNNER_LABEL)
         raise
@@ -255,7 +252,7 @@ def run(
         if remove_unmade_volume(host.client, host.volume_name(kata_id), RUNNER_LABEL):
             raise KataNotFound(f"kata {kata_id} has no volume: PUT the kata")
         raise AvatarNotFound(f"kata {kata_id} has no sandbox for {avatar_name}")
-    rules = host.rules_of(image_name, outcome.image_id)
+    rules = host.rules_of(image_name, spec.image)
     if outcome.stderr:
         log.warning(
             "run script of %s/%s wrote to stderr: %r", kata_id, avatar_name, outcome.stderr[:500]
@@ -264,13 +261,36 @@ def run(
         frames,
         exit_code=outcome.exit_code,
         killed=outcome.killed,
-        oom_killed=outcome.oom_killed,
+        oom_killed=bool(outcome.oom_killed if frames.oom_kills is None else frames.oom_kills),
         elapsed_ms=int(outcome.elapsed_s * 1000),
         rules=rules,
         output_bytes=settings.output_bytes,
         file_bytes=settings.file_bytes,
         max_created=settings.max_created,
     )
+
+
+def _contain(
+    host: Host, kata_id: str, spec: ContainerSpec, stdin: bytes, deadline_s: float
+) -> tuple[Outcome, Frames]:
+    """Runs the run container; again with the run script when the volume lacks it."""
+    outcome = run_container(host.client, spec, stdin, deadline_s, RESULT_BYTES, _reported)
+    frames = parse_frames(outcome.stdout)
+    if frames.status is None and outcome.exit_code == NO_SCRIPT_EXIT:
+        # The launcher stopped before it touched the sandbox: run again, the engine
+        # writing this version of the script into .runner first.
+        log.info("kata %s has no %s: writing it", kata_id, RUN_SCRIPT_FILE)
+        spec.archives.append(("/sandboxes/.runner", tar_of({RUN_SCRIPT_FILE: RUN_SCRIPT.encode()})))
+        outcome = run_container(host.client, spec, stdin, deadline_s, RESULT_BYTES, _reported)
+        frames = parse_frames(outcome.stdout)
+    return outcome, frames
+
+
+def _reported(stdout: bytes) -> bool:
+    """Whether the run script's report says all the engine would: how the run ended, and
+    whether the kernel killed a process for memory."""
+    frames = parse_frames(stdout)
+    return frames.complete and frames.status is not None and frames.oom_kills is not None
 
 
 def _admin(

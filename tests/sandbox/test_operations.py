@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import docker.errors
 import pytest
@@ -14,10 +18,12 @@ from runner.settings import Settings
 from tests.conftest import PYTHON, SHELL, new_kata_id
 from tests.sandbox.conftest import Runner, kata_containers
 from worker import sandbox
+from worker.colour import COLOUR_RULES_LABEL
 from worker.host import RUNNER_LABEL, Host
 from worker.protocol import run_request
 
 KiB = 1024
+HOG = "dd if=/dev/zero of=/dev/null bs=2047M count=1"  # more memory than a run may have
 NOW = datetime(2026, 11, 28, 9, 30, 15, tzinfo=UTC)
 
 
@@ -258,6 +264,65 @@ def test_an_image_without_usable_colour_rules_gives_faulty(
     result = sandbox.run(broken, kata, "lion", SHELL, {"cyber-dojo.sh": "exit 0"})
     assert result["colour"] == "faulty"
     assert result["status"] == 0
+
+
+def test_a_run_asks_the_engine_nothing_once_its_report_is_whole(
+    settings: Settings, kata: str, run_sh: Runner
+) -> None:
+    run_sh("true")
+    host = Host.connect(settings)
+    sandbox.run(host, kata, "lion", SHELL, {})  # the image's id is looked up once
+    calls: list[str] = []
+    send = host.client.api.send
+
+    def counted(request: Any, **kwargs: Any) -> Any:
+        path = re.sub(r"^/v[0-9.]+", "", request.path_url.split("?")[0])
+        calls.append(f"{request.method} {re.sub(r'/containers/[0-9a-f]{64}', '/{id}', path)}")
+        return send(request, **kwargs)
+
+    host.client.api.send = counted  # type: ignore[method-assign]
+    ran = sandbox.run(host, kata, "lion", SHELL, {"cyber-dojo.sh": "echo hi; exit 3"})
+    hog = sandbox.run(host, kata, "lion", SHELL, {"cyber-dojo.sh": HOG})
+    assert (ran["status"], ran["stdout"]["content"], ran["oom_killed"]) == (3, "hi\n", False)
+    assert (hog["status"], hog["oom_killed"]) == (137, True)
+    whole = ["POST /containers/create", "POST /{id}/attach", "POST /{id}/start", "DELETE /{id}"]
+    assert calls == whole * 2
+    calls.clear()
+    # A run script that cannot report: the engine says how the container ended.
+    gone = sandbox.run(host, kata, "lion", SHELL, {"cyber-dojo.sh": "kill -9 $PPID; sleep 1"})
+    assert (gone["colour"], gone["status"]) == ("faulty", 137)
+    assert calls == [*whole[:3], "POST /{id}/wait", "GET /{id}/json", "DELETE /{id}"]
+
+
+def test_a_run_uses_the_image_its_name_stands_for_with_that_images_rules(
+    settings: Settings, kata: str, run_sh: Runner
+) -> None:
+    run_sh("true")
+    host = Host.connect(settings)
+    name = f"cyber-dojo-local/renamed-{kata.lower()}"
+    api = host.client.api
+
+    def build(rules: str) -> str:
+        dockerfile = f"FROM {SHELL}\nLABEL {COLOUR_RULES_LABEL}='{rules}'\n"
+        image, _ = host.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=name)
+        return str(image.id)
+
+    try:
+        first = build('{"rules": [], "otherwise": "green"}')
+        assert sandbox.run(host, kata, "lion", name, {})["colour"] == "green"
+        # The name moves to another image and the first goes: the id the host had looked
+        # up fails the create, so it looks the name up again.
+        build('{"rules": [], "otherwise": "amber"}')
+        api.remove_image(first, force=True)
+        assert sandbox.run(host, kata, "lion", name, {})["colour"] == "amber"
+        api.remove_image(name, force=True)
+        host.forget_image(name)
+        with pytest.raises(ImageNotFound):
+            sandbox.run(host, kata, "lion", name, {})
+        assert kata_containers(host, kata) == []
+    finally:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            api.remove_image(name, force=True)
 
 
 def test_a_missing_engine_is_docker_unavailable() -> None:

@@ -62,6 +62,7 @@ def test_parse_frames_reads_every_kind() -> None:
         ("S", b"1", b""),
         ("U", b"1230", b""),
         ("T", b"1", b""),
+        ("K", b"2", b""),
         ("O", b"", b"out\0put"),
         ("E", b"", b"err\n"),
         ("C", "new\nname é".encode(), b"made"),
@@ -71,6 +72,7 @@ def test_parse_frames_reads_every_kind() -> None:
     frames = parse_frames(data)
     assert frames.complete
     assert (frames.status, frames.duration_ms, frames.timed_out) == (1, 1230, True)
+    assert frames.oom_kills == 2
     assert (frames.stdout, frames.stderr) == (b"out\0put", b"err\n")
     assert frames.created == {"new\nname é".encode(): b"made"}
     assert frames.changed == {b"old.txt": b"edited"}
@@ -96,3 +98,8 @@ def test_a_cut_or_garbled_report_keeps_what_came_before_and_says_incomplete() ->
 def test_no_report_at_all_has_no_status() -> None:
     frames = parse_frames(b"")
     assert frames.status is None and frames.complete
+
+
+def test_a_report_without_the_memory_kill_count_leaves_it_unknown() -> None:
+    frames = parse_frames(report(("S", b"0", b"")))
+    assert frames.complete and frames.oom_kills is None

@@ -61,6 +61,13 @@ class Spent:
     total: float = 0.0
     groups: dict[str, float] = field(default_factory=dict)
 
+    def __add__(self, other: Spent) -> Spent:
+        groups = {
+            g: self.groups.get(g, 0.0) + other.groups.get(g, 0.0)
+            for g in set(self.groups) | set(other.groups)
+        }
+        return Spent(self.total + other.total, groups)
+
 
 def spent(measure: Callable[[], float]) -> tuple[float, Spent]:
     """Runs measure, returning its result and the CPU the machine spent meanwhile."""

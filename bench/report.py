@@ -35,6 +35,9 @@ METHOD = """\
 - Redis commands per job: the difference of `INFO commandstats` around the submissions
   (commands run by the Lua scripts included, the bench's own `INFO` excluded), with the
   worker and beat stopped; the queued jobs are then flushed.
+- Throughput: each side runs its runs in two halves, in the order runner, raw, raw, runner, so
+  that a machine getting busier or quieter during the measurement weighs on both alike; a
+  side's rate is its runs over the time of its two halves.
 - CPU per run: the machine's busy time from `/proc/stat` around each throughput measurement,
   and each process group's from `/proc/<pid>/stat` (its own time and that of the children it
   reaped: container processes and their shims count mostly with the machine's init). On 2

@@ -3,6 +3,7 @@ worker least, gathered into a Report."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,16 +57,32 @@ class Bench:
         self.report.targets[order] = f"- {what}: {found} (target: {target}): {verdict}."
 
     def throughput(self, concurrency: int) -> None:
-        """2. runs per second at this worker concurrency, and raw at this parallelism."""
+        """2. runs per second at this worker concurrency, and raw at this parallelism.
+
+        Each side runs in two halves, in the order runner, raw, raw, runner: a machine that
+        gets busier or quieter meanwhile weighs on both sides alike.
+        """
         plan, url = self.plan, self.stack.url
         throughput.warm_up(url, self.raw, self.targets, SHELL, concurrency)
-        runs = plan.throughput_runs
-        with self.sampler.phase(f"throughput, concurrency {concurrency}"):
-            rate, used = cpu.spent(lambda: throughput.runner_rate(url, self.targets, runs, SHELL))
-        floor, raw_used = cpu.spent(
-            lambda: throughput.raw_rate(self.raw, self.targets, runs, concurrency)
+        half = plan.throughput_runs // 2
+        runs = 2 * half
+        seconds = {"runner": 0.0, "raw": 0.0}
+        used = {"runner": cpu.Spent(), "raw": cpu.Spent()}
+        measure = {
+            "runner": lambda: throughput.runner_rate(url, self.targets, half, SHELL),
+            "raw": lambda: throughput.raw_rate(self.raw, self.targets, half, concurrency),
+        }
+        phase = f"throughput, concurrency {concurrency}"
+        for side in ("runner", "raw", "raw", "runner"):
+            sampled = self.sampler.phase(phase) if side == "runner" else contextlib.nullcontext()
+            with sampled:
+                rate, spent = cpu.spent(measure[side])
+            seconds[side] += half / rate
+            used[side] += spent
+        rate, floor = runs / seconds["runner"], runs / seconds["raw"]
+        self.report.sections.append(
+            sections.cpu_split(concurrency, runs, used["runner"], used["raw"])
         )
-        self.report.sections.append(sections.cpu_split(concurrency, runs, used, raw_used))
         self.say(f"throughput at {concurrency}: {rate:.2f} runs/s, raw {floor:.2f}/s")
         self.add(
             2,

@@ -5,11 +5,23 @@
 # and removes that folder once the avatar's uid has emptied it.
 set -u
 step=$1; shift
+
+# The run script from stdin into .runner/NAME, whole or not at all: a run sources whatever
+# file has that name, so a cut one must never appear there.
+install_script() {
+  cat > "/sandboxes/.runner/.$1.part" &&
+  chmod 644 "/sandboxes/.runner/.$1.part" &&
+  mv -f "/sandboxes/.runner/.$1.part" "/sandboxes/.runner/$1"
+}
 case $step in
-  kata)  # (root) NOW: the layout of a kata's volume and its hello time
+  kata)  # (root) NOW SCRIPT: the layout of a kata's volume, its hello time, the run script
     mkdir -p /sandboxes/.runner &&
     chmod 755 /sandboxes /sandboxes/.runner &&
-    printf '%s\n' "$1" > /sandboxes/.runner/hello_at ;;
+    printf '%s\n' "$1" > /sandboxes/.runner/hello_at &&
+    install_script "$2" ;;
+  script)  # (root) SCRIPT: the run script, for a volume laid out without this version of it
+    [ -d /sandboxes/.runner ] || exit 93
+    install_script "$1" ;;
   avatar)  # (root) AVATAR UID NOW: the avatar's folder, owned by its uid, and the hello time
     [ -d /sandboxes/.runner ] || exit 93
     mkdir -p "/sandboxes/$1" &&

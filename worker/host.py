@@ -86,12 +86,16 @@ class Host:
         Raises ImageNotFound when the image is not on the host. Rules are parsed once per
         image name and id: a re-tagged image gets its new rules.
         """
+        return self._look_up(image_name)[1]
+
+    def _look_up(self, image_name: str) -> tuple[str, ColourRules | None]:
+        """Asks the engine for the image: its id (remembered) and its colour rules."""
         with docker_errors():
             image = self.client.api.inspect_image(image_name)
         image_id = str(image["Id"])
         with self._lock:
             self._image_ids[normalise_image_name(image_name)] = (image_id, time.monotonic())
-        return self.rules_of(image_name, image_id, image)
+        return image_id, self.rules_of(image_name, image_id, image)
 
     def image_id(self, image_name: str) -> str:
         """The id of the image the name stands for, looked up at most every IMAGE_RECHECK_S.
@@ -103,9 +107,7 @@ class Host:
             known = self._image_ids.get(normalise_image_name(image_name))
         if known is not None and time.monotonic() - known[1] < IMAGE_RECHECK_S:
             return known[0]
-        self.colour_rules(image_name)
-        with self._lock:
-            return self._image_ids[normalise_image_name(image_name)][0]
+        return self._look_up(image_name)[0]
 
     def images_pulled(self, count: int) -> None:
         """Looks every image name up again when the count of pulls done has changed."""

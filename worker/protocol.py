@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 FRAME_KINDS = frozenset("SUTKOECMX")
+NUMBERED = frozenset("SUK")  # kinds whose name is a number
 END_HEADER = "."
 
 
@@ -122,7 +123,10 @@ def _headers(data: bytes, headers: list[tuple[str, bytes, int]]) -> int:
             return newline + 1
         if kind not in FRAME_KINDS or size < 0:
             raise ValueError(f"bad header at byte {at}")
-        headers.append((kind, data[at + 1 : nul], size))
+        name = data[at + 1 : nul]
+        if kind in NUMBERED:
+            int(name)  # user code can write into the report's stream: a ValueError if garbled
+        headers.append((kind, name, size))
         at = newline + 1
 
 

@@ -38,7 +38,8 @@ RUN_SCRIPT = resources.files("worker").joinpath("run.sh").read_text()
 # The run script lives in the kata's volume, in root-owned .runner, one file per version of
 # its text: a run container's command then holds a one-line launcher instead of the whole
 # script, which the engine, containerd and runc would otherwise copy, store and parse (about
-# 5 ms of the machine's CPU per run). A volume without this version gets it on a run's retry.
+# 5 ms of the machine's CPU per run). admin.sh installs it whole or not at all, when the kata
+# is made or, for a volume without this version, before a run is tried again.
 RUN_SCRIPT_FILE = f"run-{hashlib.sha256(RUN_SCRIPT.encode()).hexdigest()[:12]}.sh"
 RUN_SCRIPT_PATH = f"/sandboxes/.runner/{RUN_SCRIPT_FILE}"
 NO_SCRIPT_EXIT = 94  # the launcher: this version of the run script is not in the volume
@@ -69,10 +70,10 @@ def new_kata(
         host,
         kata_id,
         "root",
-        ["kata", _iso(now)],
+        ["kata", _iso(now), RUN_SCRIPT_FILE],
         job_id=job_id,
         fence=fence,
-        archives=[("/sandboxes", tar_of({f".runner/{RUN_SCRIPT_FILE}": RUN_SCRIPT.encode()}))],
+        stdin=RUN_SCRIPT.encode(),
     )
     return {}
 
@@ -239,12 +240,12 @@ def run(
     deadline_s = max_seconds + settings.kill_grace_s
     try:
         try:
-            outcome, frames = _contain(host, kata_id, spec, request.stdin, deadline_s)
+            outcome, frames = _contain(host, kata_id, spec, request.stdin, deadline_s, fence)
         except ImageNotFound:
             # The image went, or its name moved, since its id was looked up: look again.
             host.forget_image(image_name)
             spec.image = host.image_id(image_name)
-            outcome, frames = _contain(host, kata_id, spec, request.stdin, deadline_s)
+            outcome, frames = _contain(host, kata_id, spec, request.stdin, deadline_s, fence)
     except KataNotFound:
         remove_unmade_volume(host.client, host.volume_name(kata_id), RUNNER_LABEL)
         raise
@@ -261,7 +262,8 @@ def run(
         frames,
         exit_code=outcome.exit_code,
         killed=outcome.killed,
-        oom_killed=bool(outcome.oom_killed if frames.oom_kills is None else frames.oom_kills),
+        # The script's count when the engine was not asked; either, when both say.
+        oom_killed=bool(frames.oom_kills) or bool(outcome.oom_killed),
         elapsed_ms=int(outcome.elapsed_s * 1000),
         rules=rules,
         output_bytes=settings.output_bytes,
@@ -271,16 +273,25 @@ def run(
 
 
 def _contain(
-    host: Host, kata_id: str, spec: ContainerSpec, stdin: bytes, deadline_s: float
+    host: Host, kata_id: str, spec: ContainerSpec, stdin: bytes, deadline_s: float, fence: int
 ) -> tuple[Outcome, Frames]:
-    """Runs the run container; again with the run script when the volume lacks it."""
+    """Runs the run container; again once this version of the run script is in the volume."""
     outcome = run_container(host.client, spec, stdin, deadline_s, RESULT_BYTES, _reported)
     frames = parse_frames(outcome.stdout)
     if frames.status is None and outcome.exit_code == NO_SCRIPT_EXIT:
-        # The launcher stopped before it touched the sandbox: run again, the engine
-        # writing this version of the script into .runner first.
-        log.info("kata %s has no %s: writing it", kata_id, RUN_SCRIPT_FILE)
-        spec.archives.append(("/sandboxes/.runner", tar_of({RUN_SCRIPT_FILE: RUN_SCRIPT.encode()})))
+        # The launcher stopped before it touched the sandbox: install the script, run again.
+        log.info("kata %s has no %s: installing it", kata_id, RUN_SCRIPT_FILE)
+        job_id = spec.labels.get(f"{RUNNER_LABEL}.job_id", "") or _job_id()
+        script = RUN_SCRIPT.encode()
+        _admin(
+            host,
+            kata_id,
+            "root",
+            ["script", RUN_SCRIPT_FILE],
+            job_id=job_id,
+            fence=fence,
+            stdin=script,
+        )
         outcome = run_container(host.client, spec, stdin, deadline_s, RESULT_BYTES, _reported)
         frames = parse_frames(outcome.stdout)
     return outcome, frames
@@ -303,7 +314,6 @@ def _admin(
     fence: int,
     stdin: bytes = b"",
     avatar_name: str = "",
-    archives: list[tuple[str, bytes]] | None = None,
 ) -> None:
     """Runs one step of admin.sh in a container of the helper image on the kata's volume."""
     volume = _existing_volume(host, kata_id)
@@ -316,7 +326,6 @@ def _admin(
         labels=host.labels(kata_id, "admin", job_id=job_id, fence=str(fence)),
         binds={volume: {"bind": "/sandboxes", "mode": "rw"}},
         limits=admin_limits(host.settings),
-        archives=archives or [],
     )
     outcome = run_container(host.client, spec, stdin, ADMIN_DEADLINE_S, 4096)
     if outcome.exit_code == NO_SANDBOX_EXIT:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import re
@@ -13,6 +14,7 @@ from typing import Any
 import docker.errors
 import pytest
 
+import worker.host
 from runner.errors import AvatarNotFound, DockerUnavailable, ImageNotFound, KataNotFound
 from runner.settings import Settings
 from tests.conftest import PYTHON, SHELL, new_kata_id
@@ -75,9 +77,16 @@ def test_a_volume_laid_out_without_this_run_script_gets_it_on_its_first_run(
         network_mode="none",
         remove=True,
     )
-    listing = "ls /sandboxes/.runner | grep run-"
+    path = sandbox.RUN_SCRIPT_PATH
+    listing = f"ls -A /sandboxes/.runner | grep run-; stat -c '%a %u' {path}; md5sum < {path}"
     first = run_sh(listing, changed={"new.txt": "new"})
-    assert first["stdout"]["content"] == f"run-0.sh\n{sandbox.RUN_SCRIPT_FILE}\n"
+    script_md5 = hashlib.md5(sandbox.RUN_SCRIPT.encode()).hexdigest()
+    assert first["stdout"]["content"].splitlines() == [
+        "run-0.sh",
+        sandbox.RUN_SCRIPT_FILE,
+        "644 0",
+        f"{script_md5}  -",
+    ]
     assert first["created"] == {} and first["colour"] == "green"
     assert run_sh("cat new.txt")["stdout"]["content"] == "new"
     assert kata_containers(host, kata) == []
@@ -295,9 +304,10 @@ def test_a_run_asks_the_engine_nothing_once_its_report_is_whole(
 
 
 def test_a_run_uses_the_image_its_name_stands_for_with_that_images_rules(
-    settings: Settings, kata: str, run_sh: Runner
+    settings: Settings, kata: str, run_sh: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_sh("true")
+    monkeypatch.setattr(worker.host, "IMAGE_RECHECK_S", 3600.0)  # the id looked up is kept
     host = Host.connect(settings)
     name = f"cyber-dojo-local/renamed-{kata.lower()}"
     api = host.client.api

@@ -88,6 +88,7 @@ def test_a_cut_or_garbled_report_keeps_what_came_before_and_says_incomplete() ->
         headers,  # no end header
         headers + b"Z\x001\n.\x000\n",  # a kind that does not exist
         headers + b"S\x00notanumber\n",
+        headers + b"Kforged\x000\n.\x000\n",  # user code can write into the stream
     ):
         frames = parse_frames(cut)
         assert frames.status == 0

@@ -79,3 +79,8 @@ def test_only_text_files_return_capped_and_created_at_most_max_sorted() -> None:
     }
     assert r["changed"] == {"z.txt": {"content": "zz", "truncated": False}}
     assert r["deleted"] == ["x", "y"]
+
+
+def test_a_whole_report_needs_no_exit_code_from_the_engine() -> None:
+    r = result(Frames(status=1, duration_ms=5, oom_kills=0), exit_code=None)
+    assert (r["colour"], r["status"], r["duration_ms"]) == ("red", 1, 5)

@@ -314,7 +314,9 @@ def test_a_run_uses_the_image_its_name_stands_for_with_that_images_rules(
 
     def build(rules: str) -> str:
         dockerfile = f"FROM {SHELL}\nLABEL {COLOUR_RULES_LABEL}='{rules}'\n"
-        image, _ = host.client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=name)
+        image, _ = host.client.images.build(
+            fileobj=io.BytesIO(dockerfile.encode()), tag=name, rm=True, forcerm=True
+        )
         return str(image.id)
 
     try:

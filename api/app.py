@@ -26,6 +26,16 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 MAX_BODY_BYTES = 2 * MAX_FILES_BYTES + 64 * 1024
 
 
+def _drain_sender(settings: Settings) -> Callable[[str], None]:
+    """Sends a kata's drain message through Celery."""
+    celery = celery_app(settings)
+
+    def send(kata_id: str) -> None:
+        celery.send_task(DRAIN, args=[kata_id])
+
+    return send
+
+
 def create_app(
     settings: Settings | None = None, wake: Callable[[str], None] | None = None
 ) -> Flask:
@@ -36,13 +46,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     jobs = Jobs.connect(settings)
     redis = jobs.redis
-    if wake is None:
-        celery = celery_app(settings)
-
-        def wake(kata_id: str) -> None:
-            celery.send_task(DRAIN, args=[kata_id])
-
-    send = wake
+    send = wake or _drain_sender(settings)
 
     def wake_kata(kata_id: str) -> None:
         # The job is already stored and queued: a lost message only delays it until the

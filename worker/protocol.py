@@ -79,6 +79,12 @@ class Frames:
     deleted: list[bytes] = field(default_factory=list)
     complete: bool = True
 
+    @property
+    def whole(self) -> bool:
+        """The report says all the engine would: how the run ended, and whether the kernel
+        killed a process for memory."""
+        return self.complete and self.status is not None and self.oom_kills is not None
+
 
 def parse_frames(data: bytes) -> Frames:
     """Parses the run script's report; a cut or garbled one keeps what came before it and

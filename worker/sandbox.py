@@ -239,13 +239,9 @@ def run(
     )
     deadline_s = max_seconds + settings.kill_grace_s
     try:
-        try:
-            outcome, frames = _contain(host, kata_id, spec, request.stdin, deadline_s, fence)
-        except ImageNotFound:
-            # The image went, or its name moved, since its id was looked up: look again.
-            host.forget_image(image_name)
-            spec.image = host.image_id(image_name)
-            outcome, frames = _contain(host, kata_id, spec, request.stdin, deadline_s, fence)
+        outcome, frames = _contain(
+            host, kata_id, image_name, spec, request.stdin, deadline_s, job_id=job_id, fence=fence
+        )
     except KataNotFound:
         remove_unmade_volume(host.client, host.volume_name(kata_id), RUNNER_LABEL)
         raise
@@ -273,15 +269,28 @@ def run(
 
 
 def _contain(
-    host: Host, kata_id: str, spec: ContainerSpec, stdin: bytes, deadline_s: float, fence: int
+    host: Host,
+    kata_id: str,
+    image_name: str,
+    spec: ContainerSpec,
+    stdin: bytes,
+    deadline_s: float,
+    *,
+    job_id: str,
+    fence: int,
 ) -> tuple[Outcome, Frames]:
-    """Runs the run container; again once this version of the run script is in the volume."""
-    outcome = run_container(host.client, spec, stdin, deadline_s, RESULT_BYTES, _reported)
-    frames = parse_frames(outcome.stdout)
+    """Runs the run container; again when the image's id went (looked up anew), and again
+    once this version of the run script is installed when the volume lacks it."""
+    try:
+        outcome, frames = _run_once(host, spec, stdin, deadline_s)
+    except ImageNotFound:
+        # The image went, or its name moved, since its id was looked up: look again.
+        host.forget_image(image_name)
+        spec.image = host.image_id(image_name)
+        outcome, frames = _run_once(host, spec, stdin, deadline_s)
     if frames.status is None and outcome.exit_code == NO_SCRIPT_EXIT:
         # The launcher stopped before it touched the sandbox: install the script, run again.
         log.info("kata %s has no %s: installing it", kata_id, RUN_SCRIPT_FILE)
-        job_id = spec.labels.get(f"{RUNNER_LABEL}.job_id", "") or _job_id()
         script = RUN_SCRIPT.encode()
         _admin(
             host,
@@ -292,16 +301,23 @@ def _contain(
             fence=fence,
             stdin=script,
         )
-        outcome = run_container(host.client, spec, stdin, deadline_s, RESULT_BYTES, _reported)
-        frames = parse_frames(outcome.stdout)
+        outcome, frames = _run_once(host, spec, stdin, deadline_s)
     return outcome, frames
 
 
-def _reported(stdout: bytes) -> bool:
-    """Whether the run script's report says all the engine would: how the run ended, and
-    whether the kernel killed a process for memory."""
-    frames = parse_frames(stdout)
-    return frames.complete and frames.status is not None and frames.oom_kills is not None
+def _run_once(
+    host: Host, spec: ContainerSpec, stdin: bytes, deadline_s: float
+) -> tuple[Outcome, Frames]:
+    """The run container's outcome and its report, parsed once: a whole report spares the
+    engine the questions of how the container ended."""
+    parsed: list[Frames] = []
+
+    def whole(stdout: bytes) -> bool:
+        parsed.append(parse_frames(stdout))
+        return parsed[-1].whole
+
+    outcome = run_container(host.client, spec, stdin, deadline_s, RESULT_BYTES, whole)
+    return outcome, parsed[-1] if parsed else parse_frames(outcome.stdout)
 
 
 def _admin(

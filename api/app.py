@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hmac
 import logging
 from collections.abc import Callable
 
 from flask import Flask, Response, request
 
-from api import errors
-from api.errors import ApiError
+from api import errors, state
 from api.routes import bp
-from api.schemas import MAX_FILES_BYTES
-from runner.errors import RunnerError
-from runner.jobs import Jobs, P, redis_errors
-from runner.queueing import DRAIN, celery_app
+from runner.errors import RunnerError, Unauthorized
+from runner.jobs import Jobs
+from runner.models import MAX_FILES_BYTES
+from runner.queueing import celery_app, send_drain
 from runner.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,16 +24,6 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 # JSON escaping can double a file's size on the wire (a quote becomes \"), so the body limit
 # leaves room over the 10 MiB of file content that the schemas then count exactly.
 MAX_BODY_BYTES = 2 * MAX_FILES_BYTES + 64 * 1024
-
-
-def _drain_sender(settings: Settings) -> Callable[[str], None]:
-    """Sends a kata's drain message through Celery."""
-    celery = celery_app(settings)
-
-    def send(kata_id: str) -> None:
-        celery.send_task(DRAIN, args=[kata_id])
-
-    return send
 
 
 def create_app(
@@ -45,8 +35,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     jobs = Jobs.connect(settings)
-    redis = jobs.redis
-    send = wake or _drain_sender(settings)
+    send = wake or functools.partial(send_drain, celery_app(settings))
 
     def wake_kata(kata_id: str) -> None:
         # The job is already stored and queued: a lost message only delays it until the
@@ -58,17 +47,7 @@ def create_app(
             with contextlib.suppress(RunnerError):
                 jobs.unsent(kata_id)
 
-    def readiness() -> tuple[bool, str]:
-        with redis_errors():
-            workers = sum(1 for _ in redis.scan_iter(match=f"{P}worker:*", count=100))
-        if workers == 0:
-            return False, "no worker is consuming"
-        return True, f"{workers} worker(s) consuming"
-
-    app.extensions["runner.settings"] = settings
-    app.extensions["runner.jobs"] = jobs
-    app.extensions["runner.wake"] = wake_kata
-    app.extensions["runner.readiness"] = readiness
+    app.extensions[state.KEY] = state.State(settings, jobs, wake_kata)
     app.register_blueprint(bp)
     errors.register(app)
 
@@ -81,7 +60,7 @@ def create_app(
         given = request.headers.get("Authorization", "")
         scheme, _, value = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token):
-            raise ApiError("unauthorized", "a valid bearer token is required")
+            raise Unauthorized("a valid bearer token is required")
 
     @app.after_request
     def log_request(response: Response) -> Response:

@@ -14,6 +14,8 @@ from runner.errors import RunnerError
 
 log = logging.getLogger(__name__)
 
+# Each error code's HTTP status. The first code of a status is also the code of the HTTP
+# errors (routing, method, body size) that Flask raises with that status.
 STATUS_OF_CODE = {
     "invalid_request": 400,
     "image_not_allowed": 400,
@@ -25,28 +27,12 @@ STATUS_OF_CODE = {
     "too_large": 413,
     "unsupported_media_type": 415,
     "kata_busy": 429,
+    "internal": 500,
     "unavailable": 503,
 }
-
-CODE_OF_HTTP = {
-    400: "invalid_request",
-    401: "unauthorized",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "too_large",
-    415: "unsupported_media_type",
-    429: "kata_busy",
-    503: "unavailable",
-}
-
-
-class ApiError(RunnerError):
-    """An answer other than success, with its code."""
-
-    def __init__(self, code: str, message: str, details: list[dict[str, Any]] | None = None):
-        super().__init__(message)
-        self.code = code
-        self.details = details or []
+CODE_OF_STATUS: dict[int, str] = {}
+for _code, _status in STATUS_OF_CODE.items():
+    CODE_OF_STATUS.setdefault(_status, _code)
 
 
 def error_answer(
@@ -76,12 +62,12 @@ def register(app: Flask) -> None:
     def runner_error(error: RunnerError) -> tuple[Response, int]:
         status = STATUS_OF_CODE.get(error.code, 500)
         log.log(logging.ERROR if status >= 500 else logging.WARNING, "%s: %s", error.code, error)
-        return error_answer(error.code, str(error), getattr(error, "details", None), status)
+        return error_answer(error.code, str(error), error.details, status)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response, int]:
         status = error.code or 500
-        code = CODE_OF_HTTP.get(status, "internal")
+        code = CODE_OF_STATUS.get(status, "internal")
         log.warning("%d %s: %s", status, code, error.description)
         return error_answer(code, error.description or error.name, status=status)
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from api.schemas import Accepted, Error, Job, Kata, NewAvatar, NewKata, PullImage, Run
+from api.schemas import Accepted, Error, Job, Kata
+from runner.models import NewAvatar, NewKata, PullImage, Run
 
 REF = "#/components/schemas/{model}"
 MODELS: tuple[type[BaseModel], ...] = (

@@ -3,45 +3,47 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
-from pydantic import BaseModel
 
-from api.errors import ApiError
 from api.openapi import openapi_document
-from api.schemas import NewAvatar, NewKata, PullImage, Run
+from api.state import state
 from runner import live, metrics
+from runner.errors import (
+    InvalidRequest,
+    JobNotFound,
+    KataNotFound,
+    Unavailable,
+    UnsupportedMediaType,
+)
 from runner.identifiers import avatar_uid, check_kata_id
-from runner.jobs import IMAGES_QUEUE, MAX_WAIT_S, Jobs, Submitted, redis_errors
-from runner.settings import Settings
+from runner.jobs import MAX_WAIT_S, Submitted
+from runner.keys import IMAGES_QUEUE
+from runner.models import NewAvatar, NewKata, OldAvatar, OldKata, PullImage, Request, Run
+from runner.store import redis_errors
 
 bp = Blueprint("runner", __name__)
 
 JOB_ID = re.compile(r"j_[A-Za-z0-9_-]{16}")
 
 
-def jobs() -> Jobs:
-    return current_app.extensions["runner.jobs"]  # type: ignore[no-any-return]
+R = TypeVar("R", bound=Request)
 
 
-def settings() -> Settings:
-    return current_app.extensions["runner.settings"]  # type: ignore[no-any-return]
-
-
-def body(model: type[BaseModel]) -> Any:
+def body(model: type[R]) -> R:
     """The request body parsed by model; 415 unless it is JSON."""
     if request.mimetype != "application/json":
-        raise ApiError("unsupported_media_type", "the body must be JSON (application/json)")
-    return model.model_validate_json(request.get_data(), context={"settings": settings()})
+        raise UnsupportedMediaType("the body must be JSON (application/json)")
+    return model.model_validate_json(request.get_data(), context={"settings": state().settings})
 
 
 def accepted(submitted: Submitted) -> tuple[Response, int, dict[str, Any]]:
     answer = submitted.answer()
     metrics.JOBS_ACCEPTED.labels(submitted.kind).inc()
     if submitted.wake:
-        current_app.extensions["runner.wake"](submitted.kata_id)
+        state().wake(submitted.kata_id)
     return jsonify(answer), 202, {"Location": answer["url"]}
 
 
@@ -57,46 +59,39 @@ def avatar_path(avatar_name: str) -> str:
 @bp.put("/katas/<kata_id>")
 def new_kata(kata_id: str) -> Any:
     kata_path(kata_id)
-    parsed = body(NewKata)
-    return accepted(jobs().submit("new_kata", kata_id, None, {"image_name": parsed.image_name}))
+    return accepted(state().jobs.submit("new_kata", kata_id, None, body(NewKata)))
 
 
 @bp.delete("/katas/<kata_id>")
 def old_kata(kata_id: str) -> Any:
     kata_path(kata_id)
-    return accepted(jobs().submit("old_kata", kata_id, None, {}))
+    return accepted(state().jobs.submit("old_kata", kata_id, None, OldKata()))
 
 
 @bp.put("/katas/<kata_id>/avatars/<avatar_name>")
 def new_avatar(kata_id: str, avatar_name: str) -> Any:
     kata_path(kata_id)
     avatar_path(avatar_name)
-    parsed = body(NewAvatar)
-    payload = {"avatar_name": avatar_name, **parsed.model_dump()}
-    return accepted(jobs().submit("new_avatar", kata_id, avatar_name, payload))
+    return accepted(state().jobs.submit("new_avatar", kata_id, avatar_name, body(NewAvatar)))
 
 
 @bp.delete("/katas/<kata_id>/avatars/<avatar_name>")
 def old_avatar(kata_id: str, avatar_name: str) -> Any:
     kata_path(kata_id)
     avatar_path(avatar_name)
-    payload = {"avatar_name": avatar_name}
-    return accepted(jobs().submit("old_avatar", kata_id, avatar_name, payload))
+    return accepted(state().jobs.submit("old_avatar", kata_id, avatar_name, OldAvatar()))
 
 
 @bp.post("/katas/<kata_id>/avatars/<avatar_name>/runs")
 def run(kata_id: str, avatar_name: str) -> Any:
     kata_path(kata_id)
     avatar_path(avatar_name)
-    parsed = body(Run)
-    payload = {"avatar_name": avatar_name, **parsed.model_dump()}
-    return accepted(jobs().submit("run", kata_id, avatar_name, payload))
+    return accepted(state().jobs.submit("run", kata_id, avatar_name, body(Run)))
 
 
 @bp.post("/images/pull")
 def pull_image() -> Any:
-    parsed = body(PullImage)
-    return accepted(jobs().submit("pull_image", IMAGES_QUEUE, None, parsed.model_dump()))
+    return accepted(state().jobs.submit("pull_image", IMAGES_QUEUE, None, body(PullImage)))
 
 
 @bp.get("/jobs/<job_id>")
@@ -107,19 +102,19 @@ def job(job_id: str) -> Any:
     except ValueError:
         wait_s = -1.0
     if not 0 <= wait_s <= MAX_WAIT_S:
-        raise ApiError("invalid_request", f"wait: {wait!r} is not a number of seconds 0..30")
-    found = jobs().wait(job_id, wait_s) if JOB_ID.fullmatch(job_id) else None
+        raise InvalidRequest(f"wait: {wait!r} is not a number of seconds 0..30")
+    found = state().jobs.wait(job_id, wait_s) if JOB_ID.fullmatch(job_id) else None
     if found is None:
-        raise ApiError("job_not_found", f"job {job_id!r} is unknown or expired")
+        raise JobNotFound(f"job {job_id!r} is unknown or expired")
     return jsonify(found)
 
 
 @bp.get("/katas/<kata_id>")
 def kata(kata_id: str) -> Any:
     kata_path(kata_id)
-    found = jobs().kata(kata_id)
+    found = state().jobs.kata(kata_id)
     if found is None:
-        raise ApiError("kata_not_found", f"the runner has no record of kata {kata_id}")
+        raise KataNotFound(f"the runner has no record of kata {kata_id}")
     return jsonify(found)
 
 
@@ -130,15 +125,15 @@ def healthz() -> Any:
 
 @bp.get("/readyz")
 def readyz() -> Any:
-    ready, reason = current_app.extensions["runner.readiness"]()
-    if not ready:
-        raise ApiError("unavailable", reason)
-    return jsonify({"ok": True, "reason": reason})
+    workers = state().jobs.workers_consuming()
+    if workers == 0:
+        raise Unavailable("no worker is consuming")
+    return jsonify({"ok": True, "reason": f"{workers} worker(s) consuming"})
 
 
 @bp.get("/workers")
 def workers() -> Any:
-    client = jobs().redis
+    client = state().jobs.redis
     with redis_errors():
         online = live.workers(client)
         stats = live.queue_stats(client)
@@ -156,7 +151,7 @@ def workers() -> Any:
 @bp.get("/metrics")
 def prometheus() -> Any:
     registry = CollectorRegistry()
-    registry.register(live.LiveCollector(jobs().redis))
+    registry.register(live.LiveCollector(state().jobs.redis))
     with redis_errors():
         text = metrics.exposition(registry)
     return Response(text, mimetype=CONTENT_TYPE_LATEST)

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import docker
-
-from runner.jobs import Jobs, kata_key
+from runner.jobs import Jobs
+from runner.models import Run
 from runner.settings import Settings
 from worker import pipeline
+from worker.engine import DockerEngine
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class CallLog:
 
     calls: list[Call] = field(default_factory=list)
 
-    def wrap(self, api: docker.APIClient) -> None:
+    def wrap(self, api: Any) -> None:
         """Counts the requests of api (a requests.Session) from now on."""
         send = api.send
 
@@ -77,7 +77,8 @@ class InProcess:
     def connect(cls, settings: Settings) -> InProcess:
         context = pipeline.Context.connect(settings, lambda _kata_id: None, "bench-in-process")
         log = CallLog()
-        log.wrap(context.host.client.api)
+        assert isinstance(context.host.engine, DockerEngine)
+        log.wrap(context.host.engine.api)
         jobs = Jobs.connect(settings)
         return cls(settings, log, context, jobs)
 
@@ -91,16 +92,15 @@ class InProcess:
     ) -> tuple[float, list[Call], str]:
         """Queues one run (no Celery message) and drains it here: seconds, docker calls, and
         the error the drain raised after the job ended ('' when none)."""
-        payload = {
-            "avatar_name": avatar,
-            "image_name": image,
-            "changed_files": dict(files or {}),
-            "deleted_filenames": list(deleted),
-            "max_seconds": 10,
-        }
+        request = Run(
+            image_name=image,
+            changed_files=dict(files or {}),
+            deleted_filenames=list(deleted),
+            max_seconds=10,
+        )
         for _ in range(ATTEMPTS):
             self._wait_for_free_lease(kata_id)
-            job_id = self.jobs.submit("run", kata_id, avatar, payload).job_id
+            job_id = self.jobs.submit("run", kata_id, avatar, request).job_id
             self.log.take()
             started = time.perf_counter()
             ran, error = 0, ""
@@ -123,7 +123,7 @@ class InProcess:
     def _wait_for_free_lease(self, kata_id: str) -> None:
         """Waits while a worker holds the kata: it lets go just after the job it ran ended."""
         give_up = time.monotonic() + 30
-        while self.jobs.redis.exists(kata_key(kata_id, "lease")):
+        while self.context.mailbox.holder(kata_id) is not None:
             if time.monotonic() > give_up:
                 raise RuntimeError(f"kata {kata_id} stayed leased for 30 s")
             time.sleep(0.002)

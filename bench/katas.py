@@ -7,9 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from runner.identifiers import AVATARS
+from runner.models import Job, NewAvatar, NewKata
 from runner.settings import Settings
 from worker import sandbox
 from worker.host import Host
+from worker.images import Images
 
 SHELL = "cyber-dojo-local/shell:latest"
 PYTHON = "cyber-dojo-local/python-pytest:latest"
@@ -72,13 +74,13 @@ class Katas:
 
         def make_kata(kata_id: str) -> int:
             host = Host.connect(settings)
-            try:
-                sandbox.new_kata(host, kata_id, avatars[kata_id][0][1])
-                for avatar, image, files in avatars[kata_id]:
-                    sandbox.new_avatar(host, kata_id, avatar, image, files)
-                return 1 + len(avatars[kata_id])
-            finally:
-                host.client.close()
+            images = Images.of(host)
+            first_image = avatars[kata_id][0][1]
+            sandbox.new_kata(host, images, Job(kata_id, NewKata(image_name=first_image)))
+            for avatar, image, files in avatars[kata_id]:
+                request = NewAvatar(image_name=image, starting_files=files)
+                sandbox.new_avatar(host, images, Job(kata_id, request, avatar))
+            return 1 + len(avatars[kata_id])
 
         with ThreadPoolExecutor(threads) as pool:
             return sum(pool.map(make_kata, avatars))

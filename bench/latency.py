@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from bench.calls import Call, InProcess
 from bench.raw import RawFloor
 from bench.session import Api, BenchError
-from runner.jobs import epoch
+from runner.clock import epoch
 
 
 @dataclass

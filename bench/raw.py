@@ -8,9 +8,7 @@ import tarfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-import docker
-from docker.types import LogConfig
+from typing import Any
 
 from bench.calls import CallLog
 from runner.identifiers import SANDBOX_GID, avatar_uid
@@ -27,7 +25,7 @@ class RawFailed(Exception):
 class RawFloor:
     """Containers of the runner's image, limits, uid and kata volume, with no runner around."""
 
-    client: docker.DockerClient
+    client: Any  # a plain docker SDK client
     settings: Settings
     image: str
     log: CallLog = field(default_factory=CallLog)
@@ -51,7 +49,7 @@ class RawFloor:
         sandbox = f"/sandboxes/{avatar}"
         volume = f"{self.settings.instance}-kata-{kata_id}"
         # The runner's limits but the log driver: `none` cannot be read back with logs.
-        limits = {**run_limits(self.settings), "log_config": LogConfig(type="json-file")}
+        limits = {**run_limits(self.settings), "log_config": {"type": "json-file"}}
         started = time.perf_counter()
         container_id = api.create_container(
             self.image,

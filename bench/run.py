@@ -7,8 +7,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import docker
+from typing import Any
 
 from bench import cpu, dojo, latency, sections, stress, submissions, throughput
 from bench.calls import InProcess
@@ -21,6 +20,7 @@ from bench.rss import Sampler
 from bench.session import Api
 from bench.stack import Stack
 from bench.stats import mib, ms, percentile, secs, times
+from worker.engine import plain_client
 
 Say = Callable[[str], None]
 DEFAULT_CONCURRENCY = 2  # the worker's default: measurements 1, 4, 5 and 6 run with it
@@ -33,7 +33,7 @@ class Bench:
     stack: Stack
     plan: Plan
     say: Say
-    client: docker.DockerClient
+    client: Any  # a plain docker SDK client
     raw: RawFloor
     in_process: InProcess
     sampler: Sampler
@@ -319,14 +319,14 @@ class Bench:
 
 def measure_all(stack: Stack, plan: Plan, say: Say) -> Report:
     """Every measurement, on a stack whose Redis and API are up."""
-    client = docker.DockerClient(version="auto", timeout=120)
+    client = plain_client()
     settings = stack.settings
     bench = Bench(
         stack=stack,
         plan=plan,
         say=say,
         client=client,
-        raw=RawFloor(docker.DockerClient(version="auto", timeout=120), settings, SHELL),
+        raw=RawFloor(plain_client(), settings, SHELL),
         in_process=InProcess.connect(settings),
         sampler=Sampler(stack.worker_session),
         api=Api(stack.url),

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from runner.jobs import epoch
+from runner.clock import epoch
 
 WAIT_S = 30  # the longest ?wait= the API allows
 # Longer than any run of the bench (max_seconds 10 + the kill grace) and its writes: a job

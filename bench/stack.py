@@ -14,11 +14,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import docker
-import docker.errors
 import redis
 import requests
 
+from runner.errors import VolumeInUse
 from runner.settings import Settings
 from tests.services import (
     RedisServer,
@@ -29,7 +28,7 @@ from tests.services import (
     gunicorn,
     wait_for,
 )
-from worker.host import RUNNER_LABEL
+from worker.host import Host
 
 
 class Stack:
@@ -144,37 +143,28 @@ class Stack:
 
 def remove_docker_objects(instance: str) -> tuple[int, int]:
     """Force-removes the instance's containers, then its volumes: how many of each."""
-    client = docker.DockerClient(version="auto", timeout=60)
-    api = client.api
-    label = {"label": f"{RUNNER_LABEL}={instance}"}
+    host = Host.connect(Settings(instance=instance))
     prefix = f"{instance}-kata-"
-    try:
-        found = api.volumes(filters=label).get("Volumes") or []
-        found += api.volumes(filters={"name": prefix}).get("Volumes") or []
-        volumes = {v["Name"] for v in found if v["Name"].startswith(prefix)}
-        containers = {c["Id"] for c in api.containers(all=True, filters=label)}
-        for volume in volumes:
-            containers |= {c["Id"] for c in api.containers(all=True, filters={"volume": volume})}
-        for container_id in containers:
-            with contextlib.suppress(docker.errors.NotFound):
-                api.remove_container(container_id, force=True)
-        for volume in volumes:
-            _remove_volume(api, volume)
-        return len(containers), len(volumes)
-    finally:
-        client.close()
+    volumes = {v.name for v in host.engine.volumes(host.ours())}
+    volumes |= {v.name for v in host.engine.volumes(prefix=prefix)}
+    volumes = {v for v in volumes if v.startswith(prefix)}
+    containers = {c.id for c in host.engine.containers(host.ours())}
+    for volume in volumes:
+        containers |= {c.id for c in host.engine.containers({}, volume=volume)}
+    for container_id in containers:
+        host.engine.remove_container(container_id)
+    for volume in volumes:
+        _remove_volume(host, volume)
+    return len(containers), len(volumes)
 
 
-def _remove_volume(api: docker.APIClient, volume: str) -> None:
+def _remove_volume(host: Host, volume: str) -> None:
     give_up = time.monotonic() + 30
     while True:
         try:
-            api.remove_volume(volume, force=True)
+            host.engine.remove_volume(volume)
             return
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError as error:
-            # 409: a container is still going away.
-            if error.status_code != 409 or time.monotonic() > give_up:
+        except VolumeInUse:  # a container is still going away
+            if time.monotonic() > give_up:
                 raise
             time.sleep(0.2)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import docker
-
 from bench.katas import GREEN_HIKER, PYTHON, SHELL
 from bench.session import Api, BenchError
 
@@ -32,7 +30,7 @@ class RedGreen:
     green_ms: int
 
 
-def disk_use(client: docker.DockerClient) -> int:
+def disk_use(client: Any) -> int:
     """Bytes the engine's containers (writable layers) and volumes use, as `docker system df`."""
     df: dict[str, Any] = client.api.df()
     containers = sum(c.get("SizeRw") or 0 for c in df.get("Containers") or [])
@@ -42,7 +40,7 @@ def disk_use(client: docker.DockerClient) -> int:
     return int(containers + volumes)
 
 
-def flood(api: Api, client: docker.DockerClient, kata_id: str, avatar: str) -> Flood:
+def flood(api: Api, client: Any, kata_id: str, avatar: str) -> Flood:
     """A run of `yes` (the avatar's cyber-dojo.sh) until max_seconds=10 stops it."""
     before = disk_use(client)
     job, seconds = api.timed_run(kata_id, avatar, SHELL, max_seconds=10)

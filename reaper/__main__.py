@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from datetime import UTC, datetime
 
 from reaper.reaping import reap
 from runner.logs import setup_logging
-from runner.queueing import DRAIN, celery_app
+from runner.queueing import celery_app, send_drain
 from runner.settings import Settings
 from worker.pipeline import Context
 
@@ -21,8 +22,7 @@ def main() -> int:
     args = parser.parse_args()
     settings = Settings()
     setup_logging(settings.log_level)
-    celery = celery_app(settings)
-    ctx = Context.connect(settings, lambda kata_id: celery.send_task(DRAIN, args=[kata_id]))
+    ctx = Context.connect(settings, functools.partial(send_drain, celery_app(settings)))
     report = reap(ctx, datetime.now(UTC), dry_run=args.dry_run)
     for line in report.would_delete:
         print(f"would delete {line}")

@@ -11,9 +11,9 @@ from typing import Any, cast
 import redis
 
 from reaper.expiry import Records, decide
-from runner.jobs import SEEN, kata_key
-from worker.docker_host import ContainerSpec, remove_unmade_volume, run_container
-from worker.host import RUNNER_LABEL, Host
+from runner import keys
+from worker.engine import ContainerSpec, Volume
+from worker.host import KATA_LABEL, ROLE_LABEL, Host
 from worker.limits import run_limits
 
 log = logging.getLogger(__name__)
@@ -38,19 +38,19 @@ class KataIndex:
 
     def candidates(self, cutoff: datetime) -> list[str]:
         """Katas whose indexed time is at or before cutoff, oldest first."""
-        found = self.redis.zrangebyscore(SEEN, "-inf", cutoff.timestamp())
+        found = self.redis.zrangebyscore(keys.SEEN, "-inf", cutoff.timestamp())
         return [k.decode() for k in found if isinstance(k, bytes)]
 
     def known(self, kata_ids: list[str]) -> set[str]:
         """Those of kata_ids that the index holds."""
         pipe = self.redis.pipeline(transaction=False)
         for kata_id in kata_ids:
-            pipe.zscore(SEEN, kata_id)
+            pipe.zscore(keys.SEEN, kata_id)
         return {k for k, score in zip(kata_ids, pipe.execute(), strict=True) if score is not None}
 
     def records(self, kata_id: str) -> Records:
         """The kata's hello and run times as recorded in Redis."""
-        hello, run = self.redis.hmget(kata_key(kata_id), ["hello_at", "run_at"])
+        hello, run = self.redis.hmget(keys.kata(kata_id), ["hello_at", "run_at"])
         return Records(_text(hello), _text(run))
 
     def touch(self, kata_id: str, records: Records, when: datetime) -> None:
@@ -60,15 +60,15 @@ class KataIndex:
         }
         pipe = self.redis.pipeline(transaction=True)
         if fields:
-            pipe.hset(kata_key(kata_id), mapping=cast(Any, fields))
-        pipe.zadd(SEEN, {kata_id: when.timestamp()}, gt=True)
+            pipe.hset(keys.kata(kata_id), mapping=cast(Any, fields))
+        pipe.zadd(keys.SEEN, {kata_id: when.timestamp()}, gt=True)
         pipe.execute()
 
     def forget(self, kata_id: str) -> None:
         """Drops the kata's index entry and record."""
         pipe = self.redis.pipeline(transaction=True)
-        pipe.zrem(SEEN, kata_id)
-        pipe.delete(kata_key(kata_id))
+        pipe.zrem(keys.SEEN, kata_id)
+        pipe.delete(keys.kata(kata_id))
         pipe.execute()
 
 
@@ -76,18 +76,16 @@ def _text(value: object) -> str | None:
     return value.decode().strip() if isinstance(value, bytes) and value.strip() else None
 
 
-def runner_volumes(host: Host) -> dict[str, dict[str, Any]]:
+def runner_volumes(host: Host) -> dict[str, Volume]:
     """This runner instance's kata volumes, by kata id."""
-    label = f"{RUNNER_LABEL}={host.settings.instance}"
-    volumes = host.client.api.volumes(filters={"label": label})["Volumes"] or []
     return {
-        v["Labels"][f"{RUNNER_LABEL}.kata_id"]: v
-        for v in volumes
-        if v.get("Labels", {}).get(f"{RUNNER_LABEL}.kata_id")
+        v.labels[KATA_LABEL]: v
+        for v in host.engine.volumes(host.ours())
+        if v.labels.get(KATA_LABEL)
     }
 
 
-def read_times(host: Host, volumes: Iterable[dict[str, Any]]) -> dict[str, Records]:
+def read_times(host: Host, volumes: Iterable[Volume]) -> dict[str, Records]:
     """The times recorded in each volume's .runner, read by one container for all of them."""
     volumes = list(volumes)
     if not volumes:
@@ -97,25 +95,23 @@ def read_times(host: Host, volumes: Iterable[dict[str, Any]]) -> dict[str, Recor
         command=["sh", "-c", READ_TIMES],
         user=NOBODY,
         name=f"{host.settings.instance}-reaper-{secrets.token_hex(4)}",
-        labels={RUNNER_LABEL: host.settings.instance, f"{RUNNER_LABEL}.role": "reaper"},
-        binds={v["Name"]: {"bind": f"/v/{i}", "mode": "ro"} for i, v in enumerate(volumes)},
+        labels={**host.ours(), ROLE_LABEL: "reaper"},
+        binds={v.name: {"bind": f"/v/{i}", "mode": "ro"} for i, v in enumerate(volumes)},
         limits=run_limits(host.settings),
     )
-    outcome = run_container(host.client, spec, b"", 120, 64 * 1024 * 1024)
+    outcome = host.engine.run_container(spec, b"", 120, 64 * 1024 * 1024)
     fields = outcome.stdout.split(b"\0")
     times: dict[str, Records] = {}
     for at in range(0, len(fields) - 3, 3):
         volume = volumes[int(fields[at])]
-        kata_id = volume["Labels"][f"{RUNNER_LABEL}.kata_id"]
-        times[kata_id] = Records(
-            _text(fields[at + 1]), _text(fields[at + 2]), volume.get("CreatedAt")
+        times[volume.labels[KATA_LABEL]] = Records(
+            _text(fields[at + 1]), _text(fields[at + 2]), volume.created_at
         )
     for volume in volumes:
-        kata_id = volume["Labels"][f"{RUNNER_LABEL}.kata_id"]
-        found = times.get(kata_id)
+        found = times.get(volume.labels[KATA_LABEL])
         if found is None or (found.hello_at is None and found.run_at is None):
             # Removed since the listing: the engine made it again, empty, for the reader.
-            remove_unmade_volume(host.client, volume["Name"], RUNNER_LABEL)
+            host.remove_unmade_volume(volume.name)
     return times
 
 

@@ -13,10 +13,9 @@ from datetime import datetime, timedelta
 from reaper.expiry import decide
 from reaper.index import KataIndex, rebuild
 from runner import metrics
-from runner.jobs import job_key, kata_key
+from runner.models import Job, OldKata
 from worker import sandbox
-from worker.docker_host import docker_errors, remove_container
-from worker.host import RUNNER_LABEL
+from worker.host import JOB_LABEL, KATA_LABEL
 from worker.pipeline import Context
 
 log = logging.getLogger(__name__)
@@ -88,12 +87,11 @@ def reap_kata(
         log.info("reaper: kata %s is busy (lease held): skipped", kata_id)
         return
     try:
-        redis = ctx.mailbox.redis
-        if redis.llen(kata_key(kata_id, "queue")) or redis.llen(kata_key(kata_id, "inflight")):
+        if ctx.mailbox.is_busy(kata_id):
             report.skipped_busy += 1
             log.info("reaper: kata %s has jobs queued: skipped", kata_id)
             return
-        sandbox.old_kata(ctx.host, kata_id)
+        sandbox.old_kata(ctx.host, ctx.images, Job(kata_id, OldKata()))
         index.forget(kata_id)
         metrics.VOLUMES_REAPED.inc()
         report.deleted += 1
@@ -114,27 +112,16 @@ def remove_leaked_containers(ctx: Context, now: datetime, report: Report, dry_ru
     running (their worker crashed, or the host was killed)."""
     settings = ctx.host.settings
     max_age_s = LONGEST_RUN_S + settings.kill_grace_s + settings.reap_container_grace_s
-    redis = ctx.mailbox.redis
-    with docker_errors():
-        containers = ctx.host.client.api.containers(
-            all=True, filters={"label": f"{RUNNER_LABEL}={settings.instance}"}
-        )
-    for container in containers:
-        age_s = now.timestamp() - container["Created"]
-        labels = container.get("Labels") or {}
-        job_id = labels.get(f"{RUNNER_LABEL}.job_id", "")
-        kata_id = labels.get(f"{RUNNER_LABEL}.kata_id", "")
-        if age_s < max_age_s:
-            continue
-        running = redis.hget(job_key(job_id), "state") == b"running" and redis.exists(
-            kata_key(kata_id, "lease")
-        )
-        if running:
+    for container in ctx.host.engine.containers(ctx.host.ours()):
+        age_s = now.timestamp() - container.created
+        job_id = container.labels.get(JOB_LABEL, "")
+        kata_id = container.labels.get(KATA_LABEL, "")
+        if age_s < max_age_s or ctx.mailbox.is_running(job_id, kata_id):
             continue
         log.warning(
             "reaper: %s leaked container %s (kata %s, job %s, %.0f s old)",
             "would remove" if dry_run else "removing",
-            container["Id"][:12],
+            container.id[:12],
             kata_id,
             job_id,
             age_s,
@@ -142,8 +129,8 @@ def remove_leaked_containers(ctx: Context, now: datetime, report: Report, dry_ru
         if dry_run:
             continue
         try:
-            remove_container(ctx.host.client, container["Id"])
+            ctx.host.engine.remove_container(container.id)
             report.containers_removed += 1
         except Exception:
             report.errors += 1
-            log.exception("reaper: removing container %s failed", container["Id"][:12])
+            log.exception("reaper: removing container %s failed", container.id[:12])

@@ -1,4 +1,13 @@
-"""The runner's exceptions: each has the error code of API.md that it becomes."""
+"""The runner's exceptions, every one of them: each has the error code of API.md it becomes.
+
+A job that fails records its error's code and message; an API call that fails answers the
+code with the HTTP status that api/errors.py gives it. Library errors are converted into
+these at the seams (worker/engine.py for docker, runner/store.py for Redis).
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 
 class RunnerError(Exception):
@@ -6,9 +15,49 @@ class RunnerError(Exception):
 
     code = "internal"
 
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or []
+
+
+class InvalidRequest(RunnerError):
+    """An identifier, filename or value broke the rules of API.md."""
+
+    code = "invalid_request"
+
+
+class ImageNotAllowed(RunnerError):
+    """The image is not on the operator's allow-list."""
+
+    code = "image_not_allowed"
+
+
+class TooLarge(RunnerError):
+    """A body or a file is over its size limit."""
+
+    code = "too_large"
+
+
+class UnsupportedMediaType(RunnerError):
+    """A request body that is not JSON."""
+
+    code = "unsupported_media_type"
+
+
+class Unauthorized(RunnerError):
+    """A call without the bearer token the API requires."""
+
+    code = "unauthorized"
+
+
+class JobNotFound(RunnerError):
+    """The job is unknown, or its record expired."""
+
+    code = "job_not_found"
+
 
 class KataNotFound(RunnerError):
-    """The kata's volume does not exist."""
+    """The kata has no volume, or the runner has no record of it."""
 
     code = "kata_not_found"
 
@@ -25,19 +74,27 @@ class ImageNotFound(RunnerError):
     code = "image_not_found"
 
 
+class KataBusy(RunnerError):
+    """The kata already has the most queued jobs allowed."""
+
+    code = "kata_busy"
+
+
+class Unavailable(RunnerError):
+    """Redis does not answer, no worker consumes, or the runner holds the most jobs allowed."""
+
+    code = "unavailable"
+
+
 class DockerUnavailable(RunnerError):
     """The docker engine did not answer."""
 
     code = "docker_unavailable"
 
 
-class InvalidRequest(RunnerError):
-    """An identifier, filename or value broke the rules of API.md."""
-
-    code = "invalid_request"
+class VolumeInUse(RunnerError):
+    """A volume could not be removed: a container still mounts it."""
 
 
-class ImageNotAllowed(RunnerError):
-    """The image is not on the operator's allow-list."""
-
-    code = "image_not_allowed"
+class BadRules(RunnerError):
+    """Colour rules that cannot be used."""

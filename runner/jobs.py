@@ -1,21 +1,6 @@
 """Job records and per-kata queues in Redis, as the API and the workers both see them.
 
-Keys (all under `runner:`):
-  job:{id}              hash: the job record (API.md's job), its request payload until it ends
-  job:{id}:done         list: one element once the job ended; waiters rotate it (BLMOVE)
-  kata:{kata}:queue     list: queued job ids, FIFO
-  kata:{kata}:inflight  list: the job id the lease holder is running
-  kata:{kata}:lease     string: the drain lease's token, with a TTL
-  kata:{kata}:fence     counter: incremented at each lease, labels the kata's containers
-  kata:{kata}:woken     string, with a TTL: a drain message was sent for the kata and no drain
-                        has started since; while it is set, a submission sends no other
-  kata:{kata}           hash: hello_at, run_at
-  katas:active          set: katas with queued or in-flight jobs (the sweep's worklist)
-  katas:seen            sorted set: katas by their latest hello or run time (the reaper's index)
-  jobs:queued           counter: jobs queued over all katas
-  images:pulled         counter: image pulls done; a worker that sees it change looks every
-                        image name up again
-The Lua scripts build a job's key from its id; the runner uses a single Redis, not a cluster.
+runner/keys.py names every key; runner/mailbox.py holds what a lease holder does with them.
 """
 
 from __future__ import annotations
@@ -23,63 +8,23 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import redis
 
-from runner.errors import RunnerError
+from runner import keys
+from runner.clock import now_iso
+from runner.errors import KataBusy, Unavailable
+from runner.keys import IMAGES_QUEUE
+from runner.models import Request
 from runner.settings import Settings
+from runner.store import connect_redis, redis_errors
 
-P = "runner:"
-ACTIVE = P + "katas:active"
-QUEUED = P + "jobs:queued"
-SEEN = P + "katas:seen"
-IMAGES_PULLED = P + "images:pulled"
 MAX_WAIT_S = 30  # the longest ?wait= of GET /jobs/{id}
 # How long a sent drain message stands for the submissions after it: past this, a submission
 # sends another, in case the first was lost (the sweep also re-wakes a kata left waiting).
 WOKEN_TTL_MS = 60_000
-# Jobs that belong to no kata (image pulls) queue here, one at a time: not a legal kata id.
-IMAGES_QUEUE = "_images"
-
-
-class KataBusy(RunnerError):
-    """The kata already has the most queued jobs allowed."""
-
-    code = "kata_busy"
-
-
-class Unavailable(RunnerError):
-    """Redis does not answer, or the runner holds the most queued jobs allowed."""
-
-    code = "unavailable"
-
-
-def job_key(job_id: str) -> str:
-    return f"{P}job:{job_id}"
-
-
-def done_key(job_id: str) -> str:
-    return f"{P}job:{job_id}:done"
-
-
-def kata_key(kata_id: str, part: str = "") -> str:
-    return f"{P}kata:{kata_id}" + (f":{part}" if part else "")
-
-
-def woken_key(kata_id: str) -> str:
-    return kata_key(kata_id, "woken")
-
-
-def now_iso(now: datetime | None = None) -> str:
-    """An ISO-8601 UTC time with a Z, as API.md writes times."""
-    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def epoch(iso: str) -> float:
-    """Seconds since the epoch of a time written by now_iso."""
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def new_job_id() -> str:
@@ -87,14 +32,20 @@ def new_job_id() -> str:
 
 
 _SUBMIT = """
-if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 'kata_busy' end
-if tonumber(redis.call('GET', KEYS[4]) or '0') >= tonumber(ARGV[4]) then return 'full' end
-redis.call('HSET', KEYS[2], unpack(ARGV, 7))
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('SADD', KEYS[3], ARGV[2])
-redis.call('INCR', KEYS[4])
-if redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[6]) then return 'wake' end
+-- submit(queue, job, active, queued, woken; job_id, kata_id, kata_max, max, ttl_s, woken_ms,
+--        field, value, ...) -> 'kata_busy' | 'full' | 'wake' (send a drain) | 'ok'
+local queue, job, active, queued, woken = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local job_id, kata_id = ARGV[1], ARGV[2]
+local kata_max, max, ttl_s, woken_ms = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local first_field = 7
+if redis.call('LLEN', queue) >= kata_max then return 'kata_busy' end
+if tonumber(redis.call('GET', queued) or '0') >= max then return 'full' end
+redis.call('HSET', job, unpack(ARGV, first_field))
+redis.call('EXPIRE', job, ttl_s)
+redis.call('RPUSH', queue, job_id)
+redis.call('SADD', active, kata_id)
+redis.call('INCR', queued)
+if redis.call('SET', woken, '1', 'NX', 'PX', woken_ms) then return 'wake' end
 return 'ok'
 """
 
@@ -157,10 +108,11 @@ class Jobs:
         kind: str,
         kata_id: str,
         avatar_name: str | None,
-        payload: dict[str, Any],
+        request: Request,
         now: datetime | None = None,
     ) -> Submitted:
-        """Stores the job and appends it to its kata's queue, in one atomic step."""
+        """Stores the job, its request as the model's JSON, and appends it to its kata's
+        queue, in one atomic step."""
         job_id = new_job_id()
         fields = {
             "job_id": job_id,
@@ -169,10 +121,16 @@ class Jobs:
             "avatar_name": avatar_name or "",
             "state": "queued",
             "submitted_at": now_iso(now),
-            "payload": json.dumps(payload),
+            "payload": request.model_dump_json(),
         }
         flat = [item for pair in fields.items() for item in pair]
-        keys = [kata_key(kata_id, "queue"), job_key(job_id), ACTIVE, QUEUED, woken_key(kata_id)]
+        names = [
+            keys.queue(kata_id),
+            keys.job(job_id),
+            keys.ACTIVE,
+            keys.QUEUED,
+            keys.woken(kata_id),
+        ]
         args: list[str | int] = [
             job_id,
             kata_id,
@@ -183,7 +141,7 @@ class Jobs:
             *flat,
         ]
         with redis_errors():
-            outcome = self._submit(keys=keys, args=args)
+            outcome = self._submit(keys=names, args=args)
         if outcome == b"kata_busy":
             raise KataBusy(f"kata {kata_id} already has {self.kata_max_queued} jobs queued")
         if outcome == b"full":
@@ -194,12 +152,12 @@ class Jobs:
         """Forgets the kata's drain message (it could not be sent), so that the next
         submission sends one."""
         with redis_errors():
-            self.redis.delete(woken_key(kata_id))
+            self.redis.delete(keys.woken(kata_id))
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """The job as API.md shows it, or None when unknown or expired."""
         with redis_errors():
-            record = self.redis.hgetall(job_key(job_id))
+            record = self.redis.hgetall(keys.job(job_id))
         return show_job(record) if record else None  # type: ignore[arg-type]
 
     def wait(self, job_id: str, wait_s: float) -> dict[str, Any] | None:
@@ -214,8 +172,8 @@ class Jobs:
         with redis_errors():
             # Redis takes a fractional timeout; redis-py's annotation says int.
             self.blocking.blmove(
-                done_key(job_id),
-                done_key(job_id),
+                keys.done(job_id),
+                keys.done(job_id),
                 wait_s,  # type: ignore[arg-type]
                 "RIGHT",
                 "LEFT",
@@ -226,9 +184,9 @@ class Jobs:
         """API.md's kata record, or None when the runner knows nothing of the kata."""
         with redis_errors():
             pipe = self.redis.pipeline(transaction=False)
-            pipe.hgetall(kata_key(kata_id))
-            pipe.llen(kata_key(kata_id, "queue"))
-            pipe.llen(kata_key(kata_id, "inflight"))
+            pipe.hgetall(keys.kata(kata_id))
+            pipe.llen(keys.queue(kata_id))
+            pipe.llen(keys.inflight(kata_id))
             record, queued, running = pipe.execute()
         if not record and not queued and not running:
             return None
@@ -244,6 +202,11 @@ class Jobs:
         """Raises Unavailable unless Redis answers."""
         with redis_errors():
             self.redis.ping()
+
+    def workers_consuming(self) -> int:
+        """How many workers announced themselves within their heartbeat TTL."""
+        with redis_errors():
+            return sum(1 for _ in self.redis.scan_iter(match=keys.WORKERS, count=100))
 
 
 def show_job(record: dict[bytes, bytes]) -> dict[str, Any]:
@@ -269,25 +232,3 @@ def show_job(record: dict[bytes, bytes]) -> dict[str, Any]:
 
 def _text(value: bytes | None) -> str | None:
     return None if value is None or value == b"" else value.decode()
-
-
-class redis_errors:
-    """Turns Redis connection failures into Unavailable."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: object
-    ) -> None:
-        if isinstance(error, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
-            raise Unavailable(f"redis does not answer: {error}") from error
-        if isinstance(error, redis.exceptions.BusyLoadingError):
-            raise Unavailable("redis is loading its data") from error
-
-
-def connect_redis(url: str, read_timeout_s: float = 5.0) -> redis.Redis:
-    """A Redis client that fails fast when Redis is gone."""
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=2, socket_timeout=read_timeout_s, health_check_interval=30
-    )

@@ -12,12 +12,8 @@ import redis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from runner.jobs import ACTIVE, QUEUED, P, epoch, job_key, kata_key
-
-
-def presence_key(name: str) -> str:
-    """The key a worker keeps alive while it consumes (worker/app.py)."""
-    return f"{P}worker:{name}"
+from runner import keys
+from runner.clock import epoch
 
 
 def holder_worker(token: str) -> str:
@@ -27,19 +23,19 @@ def holder_worker(token: str) -> str:
 
 def workers(client: redis.Redis) -> list[dict[str, Any]]:
     """The workers that announced themselves within their heartbeat TTL."""
-    keys = sorted(client.scan_iter(match=presence_key("*"), count=100))
-    records = client.mget(keys) if keys else []
+    found = sorted(client.scan_iter(match=keys.WORKERS, count=100))
+    records = client.mget(found) if found else []
     return [json.loads(r) for r in records if r]
 
 
 def queue_stats(client: redis.Redis, now: datetime | None = None) -> dict[str, Any]:
     """Queue depth, the oldest queued job's age, and the leases held, by worker."""
     now = now or datetime.now(UTC)
-    katas = [k.decode() for k in client.sscan_iter(ACTIVE)]
+    katas = [k.decode() for k in client.sscan_iter(keys.ACTIVE)]
     pipe = client.pipeline(transaction=False)
     for kata_id in katas:
-        pipe.lindex(kata_key(kata_id, "queue"), 0)
-        pipe.get(kata_key(kata_id, "lease"))
+        pipe.lindex(keys.queue(kata_id), 0)
+        pipe.get(keys.lease(kata_id))
     found = pipe.execute() if katas else []
     heads = [h.decode() for h in found[0::2] if h]
     leases = Counter(holder_worker(t.decode()) for t in found[1::2] if t)
@@ -47,11 +43,11 @@ def queue_stats(client: redis.Redis, now: datetime | None = None) -> dict[str, A
     if heads:
         pipe = client.pipeline(transaction=False)
         for job_id in heads:
-            pipe.hget(job_key(job_id), "submitted_at")
+            pipe.hget(keys.job(job_id), "submitted_at")
         times = [epoch(t.decode()) for t in pipe.execute() if t]
         if times:
             oldest = max(0.0, now.timestamp() - min(times))
-    depth = int(client.get(QUEUED) or 0)
+    depth = int(client.get(keys.QUEUED) or 0)
     return {"queue_depth": depth, "oldest_queued_age_s": oldest, "leases": dict(leases)}
 
 

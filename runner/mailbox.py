@@ -17,69 +17,73 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 
-from runner.jobs import (
-    ACTIVE,
-    IMAGES_PULLED,
-    QUEUED,
-    SEEN,
-    P,
-    done_key,
-    epoch,
-    job_key,
-    kata_key,
-    woken_key,
-)
+from runner import keys
+from runner.clock import epoch
 
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+-- renew(lease; token, ttl_ms) -> 1 when renewed, 0 when the lease is no longer the token's
+local lease = KEYS[1]
+local token, ttl_ms = ARGV[1], ARGV[2]
+if redis.call('GET', lease) == token then return redis.call('PEXPIRE', lease, ttl_ms) end
 return 0
 """
 
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  if ARGV[3] ~= '' then redis.call('SET', KEYS[5], ARGV[3], 'EX', ARGV[4]) end
+-- release(lease, queue, inflight, active, clean; token, kata_id, clean_fence, clean_ttl_s)
+--   -> jobs still queued (0 also takes the kata off the active set)
+local lease, queue, inflight, active, clean = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local token, kata_id, clean_fence, clean_ttl_s = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('GET', lease) == token then
+  redis.call('DEL', lease)
+  if clean_fence ~= '' then redis.call('SET', clean, clean_fence, 'EX', clean_ttl_s) end
 end
-if redis.call('LLEN', KEYS[2]) == 0 and redis.call('LLEN', KEYS[3]) == 0 then
-  redis.call('SREM', KEYS[4], ARGV[2])
+if redis.call('LLEN', queue) == 0 and redis.call('LLEN', inflight) == 0 then
+  redis.call('SREM', active, kata_id)
   return 0
 end
-return redis.call('LLEN', KEYS[2])
+return redis.call('LLEN', queue)
 """
 
 _TAKE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-local id = redis.call('LMOVE', KEYS[2], KEYS[3], 'LEFT', 'RIGHT')
+-- take(lease, queue, inflight, queued; token, now, job_prefix) -> the job id taken, or false
+local lease, queue, inflight, queued = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local token, now, job_prefix = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('GET', lease) ~= token then return false end
+local id = redis.call('LMOVE', queue, inflight, 'LEFT', 'RIGHT')
 if not id then return false end
-redis.call('DECR', KEYS[4])
-local job = ARGV[3] .. id
+redis.call('DECR', queued)
+local job = job_prefix .. id
 if redis.call('EXISTS', job) == 1 then
-  redis.call('HSET', job, 'state', 'running', 'started_at', ARGV[2])
+  redis.call('HSET', job, 'state', 'running', 'started_at', now)
 end
 return id
 """
 
 _FINISH = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('LREM', KEYS[2], 0, ARGV[2])
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('HSET', KEYS[3], 'state', ARGV[3], 'finished_at', ARGV[4],
-             'result', ARGV[5], 'error', ARGV[6])
-  redis.call('HDEL', KEYS[3], 'payload')
-  redis.call('EXPIRE', KEYS[3], ARGV[7])
-  redis.call('RPUSH', KEYS[4], '1')
-  redis.call('EXPIRE', KEYS[4], ARGV[7])
+-- finish(lease, inflight, job, done, kata, seen; token, job_id, state, now, result, error,
+--        ttl_s, kata_effect, now_epoch, kata_id) -> 1 when recorded, 0 when the lease was lost
+local lease, inflight, job, done, kata, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local token, job_id, state, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local result, error, ttl_s = ARGV[5], ARGV[6], ARGV[7]
+local kata_effect, now_epoch, kata_id = ARGV[8], ARGV[9], ARGV[10]
+if redis.call('GET', lease) ~= token then return 0 end
+redis.call('LREM', inflight, 0, job_id)
+if redis.call('EXISTS', job) == 1 then
+  redis.call('HSET', job, 'state', state, 'finished_at', now, 'result', result, 'error', error)
+  redis.call('HDEL', job, 'payload')
+  redis.call('EXPIRE', job, ttl_s)
+  redis.call('RPUSH', done, '1')
+  redis.call('EXPIRE', done, ttl_s)
 end
-if ARGV[8] == 'forget' then
-  redis.call('DEL', KEYS[5])
-  redis.call('ZREM', KEYS[6], ARGV[10])
-elseif ARGV[8] ~= '' then
-  redis.call('HSET', KEYS[5], ARGV[8], ARGV[4])
-  redis.call('ZADD', KEYS[6], 'GT', ARGV[9], ARGV[10])
+if kata_effect == 'forget' then
+  redis.call('DEL', kata)
+  redis.call('ZREM', seen, kata_id)
+elseif kata_effect ~= '' then
+  redis.call('HSET', kata, kata_effect, now)
+  redis.call('ZADD', seen, 'GT', now_epoch, kata_id)
 end
 return 1
 """
@@ -87,24 +91,27 @@ return 1
 # Fails every job left in flight. With a token: only for its holder. Without: only when no
 # one holds the lease (the sweep).
 _ORPHANS = """
-local lease = redis.call('GET', KEYS[1])
-if ARGV[1] == '' then
-  if lease then return -1 end
-elseif lease ~= ARGV[1] then return -1 end
-local ids = redis.call('LRANGE', KEYS[2], 0, -1)
+-- orphans(lease, inflight; token or '', now, error, ttl_s, job_prefix)
+--   -> how many jobs were in flight, -1 when the caller may not fail them
+local lease, inflight = KEYS[1], KEYS[2]
+local token, now, error, ttl_s, job_prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local holder = redis.call('GET', lease)
+if token == '' then
+  if holder then return -1 end
+elseif holder ~= token then return -1 end
+local ids = redis.call('LRANGE', inflight, 0, -1)
 for _, id in ipairs(ids) do
-  local job = ARGV[5] .. id
+  local job = job_prefix .. id
   local state = redis.call('HGET', job, 'state')
   if state == 'running' or state == 'queued' then
-    redis.call('HSET', job, 'state', 'failed', 'finished_at', ARGV[2],
-               'error', ARGV[3], 'result', '')
+    redis.call('HSET', job, 'state', 'failed', 'finished_at', now, 'error', error, 'result', '')
     redis.call('HDEL', job, 'payload')
-    redis.call('EXPIRE', job, ARGV[4])
+    redis.call('EXPIRE', job, ttl_s)
     redis.call('RPUSH', job .. ':done', '1')
-    redis.call('EXPIRE', job .. ':done', ARGV[4])
+    redis.call('EXPIRE', job .. ':done', ttl_s)
   end
 end
-redis.call('DEL', KEYS[2])
+redis.call('DEL', inflight)
 return #ids
 """
 
@@ -131,7 +138,8 @@ class JobInput:
     """What a worker reads of a job before it runs it."""
 
     kind: str
-    payload: dict[str, Any]
+    avatar_name: str
+    payload: str  # the request model's JSON
     images_pulled: int  # the count of image pulls done when the job was read
 
 
@@ -151,20 +159,18 @@ class Mailbox:
     def acquire(self, kata_id: str, holder: str) -> Lease | None:
         """The kata's lease, or None when someone holds it. Never blocks."""
         token = f"{holder}:{secrets.token_hex(4)}"
-        if not self.redis.set(kata_key(kata_id, "lease"), token, nx=True, px=self.lease_ttl_ms):
+        if not self.redis.set(keys.lease(kata_id), token, nx=True, px=self.lease_ttl_ms):
             return None
         pipe = self.redis.pipeline(transaction=False)
-        pipe.incr(kata_key(kata_id, "fence"))
-        pipe.get(kata_key(kata_id, "clean"))
+        pipe.incr(keys.fence(kata_id))
+        pipe.get(keys.clean(kata_id))
         fence, clean = pipe.execute()
         return Lease(kata_id, token, int(fence), after_clean=clean == str(int(fence) - 1).encode())
 
     def renew(self, lease: Lease) -> bool:
         """Extends the lease; False when it was lost."""
         return bool(
-            self._renew(
-                keys=[kata_key(lease.kata_id, "lease")], args=[lease.token, self.lease_ttl_ms]
-            )
+            self._renew(keys=[keys.lease(lease.kata_id)], args=[lease.token, self.lease_ttl_ms])
         )
 
     def release(self, lease: Lease, *, clean: bool = False) -> int:
@@ -174,17 +180,37 @@ class Mailbox:
         successor need not look for containers of older fences.
         """
         k = lease.kata_id
-        keys = [kata_key(k, "lease"), kata_key(k, "queue"), kata_key(k, "inflight"), ACTIVE]
-        keys.append(kata_key(k, "clean"))
+        names = [keys.lease(k), keys.queue(k), keys.inflight(k), keys.ACTIVE, keys.clean(k)]
         args: list[str | int] = [lease.token, k, str(lease.fence) if clean else "", self.job_ttl_s]
-        return int(self._release(keys=keys, args=args))
+        return int(self._release(keys=names, args=args))
+
+    def holder(self, kata_id: str) -> str | None:
+        """The token of the kata's lease, None when nobody holds it."""
+        token = self.redis.get(keys.lease(kata_id))
+        return token.decode() if isinstance(token, bytes) else None
+
+    def is_busy(self, kata_id: str) -> bool:
+        """True when the kata has jobs queued or in flight."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(keys.queue(kata_id))
+        pipe.llen(keys.inflight(kata_id))
+        queued, in_flight = pipe.execute()
+        return bool(queued or in_flight)
+
+    def is_running(self, job_id: str, kata_id: str) -> bool:
+        """True when the job is running and its kata's lease is held (its worker lives)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(keys.job(job_id), "state")
+        pipe.exists(keys.lease(kata_id))
+        state, held = pipe.execute()
+        return state == b"running" and bool(held)
 
     def run_at_due(self, kata_id: str, every_s: float) -> bool:
         """True for at most one caller per kata every every_s seconds, across every worker
         process (always when every_s is 0): whether to write the run time into the volume."""
         if every_s <= 0:
             return True
-        key = kata_key(kata_id, "run_at_written")
+        key = keys.run_at_written(kata_id)
         return bool(self.redis.set(key, "1", nx=True, px=int(every_s * 1000)))
 
     def has_work(self, kata_id: str) -> bool:
@@ -194,19 +220,19 @@ class Mailbox:
         A drain calls it first: it also clears the kata's woken mark, before it looks at the
         queue, so that a job submitted after the look sends a drain message of its own."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.delete(woken_key(kata_id))
-        pipe.llen(kata_key(kata_id, "queue"))
-        pipe.llen(kata_key(kata_id, "inflight"))
-        pipe.get(kata_key(kata_id, "fence"))
-        pipe.get(kata_key(kata_id, "clean"))
+        pipe.delete(keys.woken(kata_id))
+        pipe.llen(keys.queue(kata_id))
+        pipe.llen(keys.inflight(kata_id))
+        pipe.get(keys.fence(kata_id))
+        pipe.get(keys.clean(kata_id))
         _, queued, in_flight, fence, clean = pipe.execute()
         return bool(queued > 0 or in_flight > 0 or fence != clean)
 
     def take(self, lease: Lease, now: str) -> str | None:
         """Moves the next job id from the queue's head to in-flight and marks it running."""
         k = lease.kata_id
-        keys = [kata_key(k, "lease"), kata_key(k, "queue"), kata_key(k, "inflight"), QUEUED]
-        job_id = self._take(keys=keys, args=[lease.token, now, P + "job:"])
+        names = [keys.lease(k), keys.queue(k), keys.inflight(k), keys.QUEUED]
+        job_id = self._take(keys=names, args=[lease.token, now, keys.JOB_PREFIX])
         return job_id.decode() if job_id else None
 
     def finish(
@@ -226,13 +252,13 @@ class Mailbox:
         moves the kata in the index of last-seen times; 'forget' drops both.
         """
         k = lease.kata_id
-        keys = [
-            kata_key(k, "lease"),
-            kata_key(k, "inflight"),
-            job_key(job_id),
-            done_key(job_id),
-            kata_key(k),
-            SEEN,
+        names = [
+            keys.lease(k),
+            keys.inflight(k),
+            keys.job(job_id),
+            keys.done(job_id),
+            keys.kata(k),
+            keys.SEEN,
         ]
         args: list[str | int | float] = [
             lease.token,
@@ -246,39 +272,38 @@ class Mailbox:
             epoch(now),
             k,
         ]
-        return bool(self._finish(keys=keys, args=args))
+        return bool(self._finish(keys=names, args=args))
 
     def fail_orphans(self, kata_id: str, now: str, lease: Lease | None = None) -> int:
         """Fails in-flight jobs with worker_lost: the holder's (lease given) or, with no
         lease given, only while nobody holds the kata. Returns how many, -1 if not allowed."""
-        keys = [kata_key(kata_id, "lease"), kata_key(kata_id, "inflight")]
+        names = [keys.lease(kata_id), keys.inflight(kata_id)]
         token = lease.token if lease else ""
-        return int(
-            self._orphans(keys=keys, args=[token, now, WORKER_LOST, self.job_ttl_s, P + "job:"])
-        )
+        args: list[str | int] = [token, now, WORKER_LOST, self.job_ttl_s, keys.JOB_PREFIX]
+        return int(self._orphans(keys=names, args=args))
 
     def payload(self, job_id: str) -> JobInput | None:
-        """The kind and request payload of a job, None when its record is gone."""
+        """The kind, avatar and request of a job, None when its record is gone."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(job_key(job_id), ["kind", "payload"])
-        pipe.get(IMAGES_PULLED)
-        (kind, payload), pulled = pipe.execute()
+        pipe.hmget(keys.job(job_id), ["kind", "avatar_name", "payload"])
+        pipe.get(keys.IMAGES_PULLED)
+        (kind, avatar, payload), pulled = pipe.execute()
         if not isinstance(kind, bytes) or not isinstance(payload, bytes):
             return None
-        return JobInput(kind.decode(), json.loads(payload), int(pulled or 0))
+        return JobInput(kind.decode(), (avatar or b"").decode(), payload.decode(), int(pulled or 0))
 
     def image_pulled(self) -> None:
         """Counts a pull: every worker looks its image names up again before its next job."""
-        self.redis.incr(IMAGES_PULLED)
+        self.redis.incr(keys.IMAGES_PULLED)
 
     def active_katas(self) -> list[str]:
         """Katas with queued or in-flight jobs."""
-        return sorted(k.decode() for k in self.redis.sscan_iter(ACTIVE))
+        return sorted(k.decode() for k in self.redis.sscan_iter(keys.ACTIVE))
 
     def needs_drain(self, kata_id: str) -> bool:
         """True when the kata has queued jobs and nobody holds its lease."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.exists(kata_key(kata_id, "lease"))
-        pipe.llen(kata_key(kata_id, "queue"))
+        pipe.exists(keys.lease(kata_id))
+        pipe.llen(keys.queue(kata_id))
         held, queued = pipe.execute()
         return not held and queued > 0

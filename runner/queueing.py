@@ -48,3 +48,8 @@ def celery_app(settings: Settings) -> Celery:
         },
     )
     return app
+
+
+def send_drain(celery: Celery, kata_id: str) -> None:
+    """Sends a drain of the kata: a hint to whichever worker is free (the lease decides)."""
+    celery.send_task(DRAIN, args=[kata_id])

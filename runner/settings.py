@@ -55,8 +55,8 @@ class Settings(BaseSettings):
     volume_ttl_s: float = 7 * 86400.0
     reap_container_grace_s: float = 120.0
     reap_read_batch: int = 100  # volumes one reader container mounts to rebuild the index
-    # How often (at most) a worker process writes a kata's last-run time into its volume;
-    # Redis records every run. 0: at every run. The reaper's TTL is days: an hour is noise.
+    # How often (at most) the service writes a kata's last-run time into its volume (a Redis gate
+    # shared by every worker); Redis records every run. 0: at every run. The reaper's TTL is days.
     run_at_every_s: float = 3600.0
 
     # Limits of every run container (ARCHITECTURE.md, "On the docker host").

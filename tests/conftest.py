@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -18,7 +19,9 @@ from tests.services import (
     wait_for,
 )
 from tests.stack import Stack, stack_env
-from worker.host import RUNNER_LABEL, Host
+from worker.engine import DockerEngine
+from worker.host import Host
+from worker.images import Images
 
 SHELL = "cyber-dojo-local/shell:latest"
 PYTHON = "cyber-dojo-local/python-pytest:latest"
@@ -28,6 +31,13 @@ PYTHON = "cyber-dojo-local/python-pytest:latest"
 def settings() -> Settings:
     """Settings of a runner instance of this test session alone, so that a leak is ours."""
     return Settings(instance=f"test{secrets.token_hex(3)}")
+
+
+def sdk(host: Host) -> Any:
+    """The docker SDK client under the host's engine, for test scaffolding only (building
+    images, starting a container the runner would not)."""
+    assert isinstance(host.engine, DockerEngine)
+    return host.engine.sdk
 
 
 def new_kata_id() -> str:
@@ -40,21 +50,24 @@ def host(settings: Settings) -> Iterator[Host]:
     """The real engine; at the end of the session, fails the suite on any leftover."""
     host = Host.connect(settings)
     yield host
-    label = f"{RUNNER_LABEL}={settings.instance}"
-    containers = host.client.api.containers(all=True, filters={"label": label})
+    engine = host.engine
+    containers = engine.containers(host.ours())
     # By name too: a volume the engine made for a container that mounted a missing one has
     # no label.
-    prefix = f"{settings.instance}-"
-    named = host.client.api.volumes(filters={"name": prefix})["Volumes"] or []
-    volumes = [v for v in named if v["Name"].startswith(prefix)]
-    labelled = host.client.api.volumes(filters={"label": label})["Volumes"] or []
-    volumes += [v for v in labelled if v["Name"] not in {w["Name"] for w in volumes}]
+    volumes = {v.name for v in engine.volumes(prefix=f"{settings.instance}-")}
+    volumes |= {v.name for v in engine.volumes(host.ours())}
     for container in containers:
-        host.client.api.remove_container(container["Id"], force=True)
+        engine.remove_container(container.id)
     for volume in volumes:
-        host.client.api.remove_volume(volume["Name"], force=True)
-    assert not containers, f"tests left containers behind: {[c['Names'] for c in containers]}"
-    assert not volumes, f"tests left volumes behind: {[v['Name'] for v in volumes]}"
+        engine.remove_volume(volume)
+    assert not containers, f"tests left containers behind: {[c.labels for c in containers]}"
+    assert not volumes, f"tests left volumes behind: {sorted(volumes)}"
+
+
+@pytest.fixture(scope="session")
+def images(host: Host) -> Images:
+    """The images of the real engine, as a worker remembers them."""
+    return Images.of(host)
 
 
 @pytest.fixture(scope="session")

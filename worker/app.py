@@ -16,11 +16,12 @@ from typing import Any
 from celery.signals import setup_logging, worker_ready, worker_shutdown
 
 from reaper import reaping
-from runner.jobs import connect_redis, now_iso
-from runner.live import presence_key
+from runner import keys
+from runner.clock import now_iso
 from runner.logs import setup_logging as setup_json_logging
-from runner.queueing import DRAIN, REAP, SWEEP, celery_app
+from runner.queueing import DRAIN, REAP, SWEEP, celery_app, send_drain
 from runner.settings import Settings
+from runner.store import connect_redis
 from worker import images, pipeline
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def context() -> pipeline.Context:
 
 def wake(kata_id: str) -> None:
     """Sends a drain of the kata: a hint to whichever worker is free."""
-    app.send_task(DRAIN, args=[kata_id])
+    send_drain(app, kata_id)
 
 
 @app.task(name=DRAIN, bind=True)
@@ -91,13 +92,13 @@ def _announce(sender: Any = None, **_: Any) -> None:
     def beat() -> None:
         while True:
             try:
-                redis.set(presence_key(name), record, ex=ttl_s)
+                redis.set(keys.worker(name), record, ex=ttl_s)
             except Exception as error:
                 log.warning("worker presence: redis did not answer: %s", error)
             if _presence_stop.wait(settings.worker_heartbeat_s):
                 break
         try:
-            redis.delete(presence_key(name))
+            redis.delete(keys.worker(name))
         except Exception as error:  # Redis stopping with the rest: the key's TTL ends it
             log.info("worker presence: not withdrawn: %s", error)
 

@@ -16,12 +16,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from runner.errors import BadRules
+
 COLOUR_RULES_LABEL = "org.cyber-dojo.runner.colour-rules"
 TRAFFIC_LIGHTS = ("red", "amber", "green")
-
-
-class BadRules(ValueError):
-    """Colour rules that cannot be used."""
 
 
 @dataclass(frozen=True)

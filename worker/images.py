@@ -1,6 +1,7 @@
-"""Pulling or updating language images on the docker host.
+"""Language images on the docker host: the id each name stands for and its colour rules,
+remembered; pulling or updating them.
 
-`python -m worker.images pull NAME` does it by hand; `POST /images/pull` as a job.
+`python -m worker.images pull NAME` pulls by hand; `POST /images/pull` does it as a job.
 """
 
 from __future__ import annotations
@@ -8,50 +9,136 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
-import docker.errors
-
-from runner.errors import ImageNotAllowed, ImageNotFound
+from runner.errors import BadRules, ImageNotAllowed
 from runner.logs import setup_logging
 from runner.settings import Settings, normalise_image_name
-from worker.docker_host import docker_errors
+from worker.colour import COLOUR_RULES_LABEL, ColourRules, parse_rules
+from worker.engine import Engine, Image
 from worker.host import Host
 
 log = logging.getLogger(__name__)
 
+# How long the id an image name stands for is trusted before it is looked up again. A pull
+# through the API is seen at once (the workers count pulls in Redis); an image re-tagged on
+# the host by hand is run within this many seconds.
+IMAGE_RECHECK_S = 10.0
 
-def pull(host: Host, image_name: str) -> dict[str, str]:
+
+@dataclass
+class Images:
+    """The images of one engine as the runs use them: ids by name, colour rules by id."""
+
+    engine: Engine
+    overrides: dict[str, object] = field(default_factory=dict)  # the operator's rules by name
+    _rules: dict[tuple[str, str], ColourRules | None] = field(default_factory=dict)
+    _ids: dict[str, tuple[str, float]] = field(default_factory=dict)  # name: id, when
+    _pulls_seen: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def of(cls, host: Host) -> Images:
+        """The images of the host's engine, with the operator's rule overrides."""
+        overrides: dict[str, object] = {}
+        if host.settings.colour_rules_file:
+            document = json.loads(Path(host.settings.colour_rules_file).read_text())
+            overrides = {normalise_image_name(k): v for k, v in document.items()}
+        return cls(host.engine, overrides)
+
+    def colour_rules(self, image_name: str) -> ColourRules | None:
+        """The image's colour rules (the operator's override first), None when unusable.
+
+        Raises ImageNotFound when the image is not on the host. Rules are parsed once per
+        image name and id: a re-tagged image gets its new rules.
+        """
+        return self._look_up(image_name)[1]
+
+    def image_id(self, image_name: str) -> str:
+        """The id of the image the name stands for, looked up at most every IMAGE_RECHECK_S.
+
+        A run's container is made from this id, so its colour rules are always those of the
+        image it ran. Raises ImageNotFound when the host has no such image.
+        """
+        with self._lock:
+            known = self._ids.get(normalise_image_name(image_name))
+        if known is not None and time.monotonic() - known[1] < IMAGE_RECHECK_S:
+            return known[0]
+        return self._look_up(image_name)[0]
+
+    def pulled(self, count: int) -> None:
+        """Looks every image name up again when the count of pulls done has changed."""
+        with self._lock:
+            if count != self._pulls_seen:
+                self._pulls_seen = count
+                self._ids.clear()
+
+    def forget(self, image_name: str) -> None:
+        """Looks the name up again at its next use (its image went, or was re-tagged)."""
+        with self._lock:
+            self._ids.pop(normalise_image_name(image_name), None)
+
+    def rules_of(
+        self, image_name: str, image_id: str, image: Image | None = None
+    ) -> ColourRules | None:
+        """The colour rules of the image a container ran: read from the engine only the
+        first time this name and id are seen."""
+        key = (normalise_image_name(image_name), image_id)
+        with self._lock:
+            if key in self._rules:
+                return self._rules[key]
+        rules = self._parse_rules(image_name, image or self.engine.image(image_id))
+        with self._lock:
+            return self._rules.setdefault(key, rules)
+
+    def _look_up(self, image_name: str) -> tuple[str, ColourRules | None]:
+        """Asks the engine for the image: its id (remembered) and its colour rules."""
+        image = self.engine.image(image_name)
+        with self._lock:
+            self._ids[normalise_image_name(image_name)] = (image.id, time.monotonic())
+        return image.id, self.rules_of(image_name, image.id, image)
+
+    def _parse_rules(self, image_name: str, image: Image) -> ColourRules | None:
+        document = self.overrides.get(normalise_image_name(image_name))
+        if document is None:
+            document = image.labels.get(COLOUR_RULES_LABEL)
+        if document is None:
+            log.warning("image %s has no colour rules (label %s)", image_name, COLOUR_RULES_LABEL)
+            return None
+        try:
+            return parse_rules(document)
+        except BadRules as error:
+            log.warning("image %s has unusable colour rules: %s", image_name, error)
+            return None
+
+
+def pull(engine: Engine, image_name: str) -> dict[str, str]:
     """Pulls image_name (the newest of its tag) and returns it with the digest now used."""
     reference = normalise_image_name(image_name)
     repository, _, tag = reference.rpartition(":")
     if "@" in reference:
         repository, tag = reference, ""
-    with docker_errors():
-        try:
-            for event in host.client.api.pull(
-                repository, tag=tag or None, stream=True, decode=True
-            ):
-                if "error" in event:  # a registry refusal comes inside a 200 stream
-                    raise ImageNotFound(f"{image_name} could not be pulled: {event['error']}")
-            image = host.client.api.inspect_image(reference)
-        except (docker.errors.NotFound, docker.errors.APIError) as error:
-            raise ImageNotFound(f"{image_name} could not be pulled: {error.explanation}") from error
-    digests = [d.split("@", 1)[1] for d in image.get("RepoDigests") or [] if "@" in d]
-    digest = digests[0] if digests else str(image["Id"])
+    engine.pull(repository, tag)
+    image = engine.image(reference)
+    digests = [d.split("@", 1)[1] for d in image.repo_digests if "@" in d]
+    digest = digests[0] if digests else image.id
     log.info("pulled %s: %s", image_name, digest)
     return {"image_name": image_name, "digest": digest}
 
 
 def prepull(settings: Settings) -> None:
     """Pulls each image of RUNNER_PREPULL, logging (not raising) what fails."""
-    host = Host.connect(settings)
+    engine = Host.connect(settings).engine
     for image_name in (i.strip() for i in settings.prepull.split(",")):
         if not image_name:
             continue
         try:
             if not settings.image_allowed(image_name):
                 raise ImageNotAllowed(f"{image_name} is not on the allow-list")
-            pull(host, image_name)
+            pull(engine, image_name)
         except Exception as error:
             log.warning("prepull of %s failed: %s", image_name, error)
 
@@ -63,7 +150,7 @@ def main() -> int:
     args = parser.parse_args()
     settings = Settings()
     setup_logging(settings.log_level)
-    print(json.dumps(pull(Host.connect(settings), args.image_name)))
+    print(json.dumps(pull(Host.connect(settings).engine, args.image_name)))
     return 0
 
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from docker.types import LogConfig, Ulimit
-
 from runner.settings import Settings
 
 
 def run_limits(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments of containers.create for a run container (ARCHITECTURE.md)."""
+    """The host config of a run container (ARCHITECTURE.md), as the engine's keywords."""
     return {
         "network_mode": "none",
         "read_only": True,
@@ -25,13 +23,13 @@ def run_limits(settings: Settings) -> dict[str, Any]:
         # Not nproc: it counts a uid's processes across every container on the host, and an
         # avatar's uid repeats across katas; pids_limit is the per-container bound.
         "ulimits": [
-            Ulimit(name="core", soft=0, hard=0),
-            Ulimit(name="fsize", soft=settings.fsize_bytes, hard=settings.fsize_bytes),
-            Ulimit(name="nofile", soft=settings.nofile, hard=settings.nofile),
-            Ulimit(name="stack", soft=settings.stack_bytes, hard=settings.stack_bytes),
+            {"name": "core", "soft": 0, "hard": 0},
+            {"name": "fsize", "soft": settings.fsize_bytes, "hard": settings.fsize_bytes},
+            {"name": "nofile", "soft": settings.nofile, "hard": settings.nofile},
+            {"name": "stack", "soft": settings.stack_bytes, "hard": settings.stack_bytes},
         ],
         # Output reaches the worker through the attach stream only: no log file on the host.
-        "log_config": LogConfig(type=LogConfig.types.NONE),
+        "log_config": {"type": "none"},
     }
 
 

@@ -13,15 +13,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from runner import metrics
-from runner.errors import RunnerError
-from runner.jobs import connect_redis, now_iso
+from runner.clock import now_iso
+from runner.errors import InvalidRequest, RunnerError
 from runner.logs import job_context
-from runner.mailbox import Lease, Mailbox
+from runner.mailbox import JobInput, Lease, Mailbox
+from runner.models import REQUESTS, Job
 from runner.settings import Settings
-from worker import images, sandbox
-from worker.docker_host import docker_errors, remove_container
-from worker.host import RUNNER_LABEL, Host
+from runner.store import connect_redis
+from worker import sandbox
+from worker.host import FENCE_LABEL, Host
+from worker.images import Images
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +47,14 @@ class Context:
     """What a worker process drains with."""
 
     host: Host
+    images: Images
     mailbox: Mailbox
     wake: Wake
-    drain_batch: int
     holder: str = f"{socket.gethostname()}:{os.getpid()}"
+
+    @property
+    def settings(self) -> Settings:
+        return self.host.settings
 
     @classmethod
     def connect(cls, settings: Settings, wake: Wake, holder: str = "") -> Context:
@@ -57,12 +65,11 @@ class Context:
             job_ttl_s=settings.job_ttl_s,
         )
         host = Host.connect(settings)
-        host.run_at_gate = lambda kata_id: mailbox.run_at_due(kata_id, settings.run_at_every_s)
         return cls(
             host=host,
+            images=Images.of(host),
             mailbox=mailbox,
             wake=wake,
-            drain_batch=settings.drain_batch,
             holder=holder or f"{socket.gethostname()}:{os.getpid()}",
         )
 
@@ -85,7 +92,7 @@ def drain(ctx: Context, kata_id: str) -> int:
             remove_older_fences(ctx.host, kata_id, lease.fence)
         codes = set()
         with heartbeat(ctx.mailbox, lease) as still_held:
-            while ran < ctx.drain_batch and still_held.is_set():
+            while ran < ctx.settings.drain_batch and still_held.is_set():
                 job_id = ctx.mailbox.take(lease, now_iso())
                 if job_id is None:
                     break
@@ -114,15 +121,13 @@ def run_job(ctx: Context, lease: Lease, job_id: str) -> str | None:
             lease, job_id, state="failed", now=now_iso(), result="", error="", kata_effect=""
         )
         return None
-    kind, payload = got.kind, got.payload
-    ctx.host.images_pulled(got.images_pulled)
-    avatar = payload.get("avatar_name")
-    with job_context(job_id=job_id, kata_id=lease.kata_id, avatar=str(avatar or "")):
-        state, result, error = _execute(ctx, lease, job_id, kind, payload)
-        if kind == "pull_image" and error is None:
+    ctx.images.pulled(got.images_pulled)
+    with job_context(job_id=job_id, kata_id=lease.kata_id, avatar=got.avatar_name):
+        state, result, error = _execute(ctx, lease, job_id, got)
+        if got.kind == "pull_image" and error is None:
             ctx.mailbox.image_pulled()  # counted before the pull is seen done
         # Counted before the end is recorded: whoever sees the job end sees it counted.
-        metrics.JOBS_FINISHED.labels(kind, "done" if error is None else error["code"]).inc()
+        metrics.JOBS_FINISHED.labels(got.kind, "done" if error is None else error["code"]).inc()
         recorded = ctx.mailbox.finish(
             lease,
             job_id,
@@ -130,7 +135,7 @@ def run_job(ctx: Context, lease: Lease, job_id: str) -> str | None:
             now=now_iso(),
             result="" if result is None else json.dumps(result),
             error="" if error is None else json.dumps(error),
-            kata_effect=KATA_EFFECT[kind] if state == "done" else "",
+            kata_effect=KATA_EFFECT[got.kind] if state == "done" else "",
         )
         if not recorded:
             log.error(
@@ -142,100 +147,66 @@ def run_job(ctx: Context, lease: Lease, job_id: str) -> str | None:
 
 
 def _execute(
-    ctx: Context, lease: Lease, job_id: str, kind: str, payload: dict[str, Any]
+    ctx: Context, lease: Lease, job_id: str, got: JobInput
 ) -> tuple[str, Any, dict[str, str] | None]:
     """The job's state, result and error, as they are to be recorded."""
     started = time.monotonic()
     try:
-        result = OPERATIONS[kind](ctx.host, lease.kata_id, payload, job_id, lease.fence)
+        job = _job(ctx, lease, job_id, got)
+        if got.kind == "run":
+            # The run time goes into the volume at most once an interval for the service.
+            due = ctx.mailbox.run_at_due(lease.kata_id, ctx.settings.run_at_every_s)
+            result: Any = sandbox.run(ctx.host, ctx.images, job, write_run_at=due)
+        else:
+            result = OPERATIONS[got.kind](ctx.host, ctx.images, job)
     except RunnerError as failure:
         metrics.ERRORS.labels(failure.code).inc()
-        log.warning("job %s %s failed: %s: %s", job_id, kind, failure.code, failure)
+        log.warning("job %s %s failed: %s: %s", job_id, got.kind, failure.code, failure)
         return "failed", None, {"code": failure.code, "message": str(failure)}
     except Exception as failure:  # anything else is reported, and logged with its traceback
         metrics.ERRORS.labels("internal").inc()
-        log.exception("job %s %s failed", job_id, kind)
+        log.exception("job %s %s failed", job_id, got.kind)
         return (
             "failed",
             None,
             {"code": "internal", "message": f"{type(failure).__name__}: {failure}"},
         )
-    if kind == "run":
+    if got.kind == "run":
         metrics.RUN_DURATION.observe(time.monotonic() - started)
         log.debug("job %s run: %s in %d ms", job_id, result["colour"], result["duration_ms"])
     else:
-        log.debug("job %s %s done", job_id, kind)
+        log.debug("job %s %s done", job_id, got.kind)
     return "done", result, None
 
 
-def _new_kata(host: Host, kata_id: str, p: dict[str, Any], job_id: str, fence: int) -> Any:
-    return sandbox.new_kata(host, kata_id, p["image_name"], job_id=job_id, fence=fence)
+def _job(ctx: Context, lease: Lease, job_id: str, got: JobInput) -> Job[Any]:
+    """The job, its request parsed again by the model that the API parsed it with."""
+    try:
+        request = REQUESTS[got.kind].model_validate_json(
+            got.payload, context={"settings": ctx.settings}
+        )
+    except ValidationError as error:
+        raise InvalidRequest(f"the stored request of job {job_id} is not valid: {error}") from error
+    return Job(lease.kata_id, request, got.avatar_name, job_id, lease.fence)
 
 
-def _old_kata(host: Host, kata_id: str, p: dict[str, Any], job_id: str, fence: int) -> Any:
-    return sandbox.old_kata(host, kata_id, job_id=job_id)
-
-
-def _new_avatar(host: Host, kata_id: str, p: dict[str, Any], job_id: str, fence: int) -> Any:
-    return sandbox.new_avatar(
-        host,
-        kata_id,
-        p["avatar_name"],
-        p["image_name"],
-        p["starting_files"],
-        job_id=job_id,
-        fence=fence,
-    )
-
-
-def _old_avatar(host: Host, kata_id: str, p: dict[str, Any], job_id: str, fence: int) -> Any:
-    return sandbox.old_avatar(host, kata_id, p["avatar_name"], job_id=job_id, fence=fence)
-
-
-def _run(host: Host, kata_id: str, p: dict[str, Any], job_id: str, fence: int) -> Any:
-    return sandbox.run(
-        host,
-        kata_id,
-        p["avatar_name"],
-        p["image_name"],
-        p["changed_files"],
-        p["deleted_filenames"],
-        p["max_seconds"],
-        job_id=job_id,
-        fence=fence,
-    )
-
-
-def _pull_image(host: Host, kata_id: str, p: dict[str, Any], job_id: str, fence: int) -> Any:
-    return images.pull(host, p["image_name"])
-
-
-OPERATIONS: dict[str, Callable[[Host, str, dict[str, Any], str, int], Any]] = {
-    "pull_image": _pull_image,
-    "new_kata": _new_kata,
-    "old_kata": _old_kata,
-    "new_avatar": _new_avatar,
-    "old_avatar": _old_avatar,
-    "run": _run,
+OPERATIONS: dict[str, Callable[[Host, Images, Job[Any]], Any]] = {
+    "pull_image": sandbox.pull_image,
+    "new_kata": sandbox.new_kata,
+    "old_kata": sandbox.old_kata,
+    "new_avatar": sandbox.new_avatar,
+    "old_avatar": sandbox.old_avatar,
 }
 
 
 def remove_older_fences(host: Host, kata_id: str, fence: int) -> int:
     """Removes the kata's containers started under an older lease (a lost worker's)."""
-    with docker_errors():
-        found = host.client.api.containers(
-            all=True,
-            filters={
-                "label": [
-                    f"{RUNNER_LABEL}={host.settings.instance}",
-                    f"{RUNNER_LABEL}.kata_id={kata_id}",
-                ]
-            },
-        )
-    stale = [c["Id"] for c in found if int(c["Labels"].get(f"{RUNNER_LABEL}.fence", "0")) < fence]
-    for container_id in stale:
-        log.warning("kata %s: removing container %s of an older lease", kata_id, container_id[:12])
-        remove_container(host.client, container_id)
+    stale = [
+        c for c in host.kata_containers(kata_id) if int(c.labels.get(FENCE_LABEL, "0")) < fence
+    ]
+    for container in stale:
+        log.warning("kata %s: removing container %s of an older lease", kata_id, container.id[:12])
+        host.engine.remove_container(container.id)
     return len(stale)
 
 

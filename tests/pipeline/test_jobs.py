@@ -10,10 +10,11 @@ from collections.abc import Callable
 
 import redis
 
+from runner import keys
 from tests.conftest import PYTHON, SHELL, new_kata_id
 from tests.services import wait_for
 from tests.stack import LEASE_TTL_S, SWEEP_INTERVAL_S, Stack
-from worker.host import RUNNER_LABEL, Host
+from worker.host import JOB_LABEL, Host
 
 UPTIME = "$(cut -d' ' -f1 /proc/uptime)"
 
@@ -89,7 +90,7 @@ def test_a_killed_worker_fails_its_job_with_worker_lost_and_the_kata_goes_on(
         30,
         "the long job running",
     )
-    holder = r.get(f"runner:kata:{kata}:lease").decode()  # host:pid:token
+    holder = r.get(keys.lease(kata)).decode()  # host:pid:token
     killed_at = time.monotonic()
     os.kill(int(holder.split(":")[1]), signal.SIGKILL)
 
@@ -98,9 +99,8 @@ def test_a_killed_worker_fails_its_job_with_worker_lost_and_the_kata_goes_on(
     assert job["state"] == "failed"
     assert job["error"]["code"] == "worker_lost"
     assert job["result"] is None
-    label = f"{RUNNER_LABEL}.job_id={long_job}"
     wait_for(  # no further job is needed: the sweep's wake-up removes the lost run's container
-        lambda: host.client.api.containers(all=True, filters={"label": label}) == [],
+        lambda: host.engine.containers({JOB_LABEL: long_job}) == [],
         LEASE_TTL_S + SWEEP_INTERVAL_S + 5,
         "the lost run's container removed",
     )

@@ -6,10 +6,14 @@ import time
 
 import redis
 
-from runner.jobs import ACTIVE, SEEN, Jobs, epoch, kata_key, now_iso
+from runner import keys
+from runner.clock import epoch, now_iso
+from runner.jobs import Jobs
 from runner.mailbox import Mailbox
+from runner.models import Run
 
 KATA = "Kata0042"
+RUN = Run(image_name="cyber-dojo-local/shell")
 
 
 def test_a_job_taken_and_finished_updates_its_record_the_kata_and_the_index(
@@ -17,8 +21,8 @@ def test_a_job_taken_and_finished_updates_its_record_the_kata_and_the_index(
 ) -> None:
     jobs = Jobs(redis_client, redis_client, job_ttl_s=60, max_queued=10, kata_max_queued=10)
     mailbox = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)
-    first = jobs.submit("run", KATA, "lion", {}).job_id
-    second = jobs.submit("run", KATA, "lion", {}).job_id
+    first = jobs.submit("run", KATA, "lion", RUN).job_id
+    second = jobs.submit("run", KATA, "lion", RUN).job_id
     lease = mailbox.acquire(KATA, "w@host:1")
     assert lease is not None and mailbox.acquire(KATA, "w@host:2") is None
 
@@ -28,11 +32,11 @@ def test_a_job_taken_and_finished_updates_its_record_the_kata_and_the_index(
         lease, first, state="done", now=ended, result="{}", error="", kata_effect="run_at"
     )
     assert jobs.get(first)["state"] == "done"  # type: ignore[index]
-    assert redis_client.hget(kata_key(KATA), "run_at") == ended.encode()
-    assert redis_client.zscore(SEEN, KATA) == epoch(ended)
+    assert jobs.kata(KATA)["run_at"] == ended  # type: ignore[index]
+    assert redis_client.zscore(keys.SEEN, KATA) == epoch(ended)
 
     assert mailbox.release(lease) == 1  # the second job still waits
-    assert redis_client.exists(kata_key(KATA, "lease")) == 0
+    assert mailbox.holder(KATA) is None
     again = mailbox.acquire(KATA, "w@host:1")
     assert again is not None and again.fence == lease.fence + 1
     assert mailbox.take(again, now_iso()) == second
@@ -40,19 +44,19 @@ def test_a_job_taken_and_finished_updates_its_record_the_kata_and_the_index(
         again, second, state="done", now=now_iso(), result="{}", error="", kata_effect="forget"
     )
     assert mailbox.release(again) == 0
-    assert redis_client.zscore(SEEN, KATA) is None
-    assert redis_client.exists(kata_key(KATA)) == 0
-    assert not redis_client.sismember(ACTIVE, KATA)
+    assert redis_client.zscore(keys.SEEN, KATA) is None
+    assert jobs.kata(KATA) is None
+    assert KATA not in mailbox.active_katas()
 
 
 def test_a_holder_that_lost_its_lease_cannot_take_or_record(redis_client: redis.Redis) -> None:
     jobs = Jobs(redis_client, redis_client, job_ttl_s=60, max_queued=10, kata_max_queued=10)
     mailbox = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)
-    job_id = jobs.submit("run", KATA, "lion", {}).job_id
+    job_id = jobs.submit("run", KATA, "lion", RUN).job_id
     lease = mailbox.acquire(KATA, "w@host:1")
     assert lease is not None
     assert mailbox.take(lease, now_iso()) == job_id
-    redis_client.delete(kata_key(KATA, "lease"))  # it expired
+    redis_client.delete(keys.lease(KATA))  # it expired
     successor = mailbox.acquire(KATA, "w@host:2")
     assert successor is not None
     assert not mailbox.finish(
@@ -68,7 +72,7 @@ def test_only_a_clean_release_by_the_holder_spares_its_successor_the_container_s
     jobs = Jobs(redis_client, redis_client, job_ttl_s=60, max_queued=10, kata_max_queued=10)
     mailbox = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)
     assert not mailbox.has_work(KATA)
-    jobs.submit("run", KATA, "lion", {})
+    jobs.submit("run", KATA, "lion", RUN)
     assert mailbox.has_work(KATA)
 
     first = mailbox.acquire(KATA, "w@host:1")
@@ -80,7 +84,7 @@ def test_only_a_clean_release_by_the_holder_spares_its_successor_the_container_s
     third = mailbox.acquire(KATA, "w@host:1")
     assert third is not None and not third.after_clean
 
-    redis_client.delete(kata_key(KATA, "lease"))  # third's lease expired
+    redis_client.delete(keys.lease(KATA))  # third's lease expired
     fourth = mailbox.acquire(KATA, "w@host:2")
     assert fourth is not None
     mailbox.release(third, clean=True)  # too late: it no longer holds the lease
@@ -96,7 +100,7 @@ def test_only_a_clean_release_by_the_holder_spares_its_successor_the_container_s
 
     sixth = mailbox.acquire(KATA, "w@host:3")
     assert sixth is not None
-    redis_client.delete(kata_key(KATA, "lease"))  # its holder died: the lease expired
+    redis_client.delete(keys.lease(KATA))  # its holder died: the lease expired
     assert mailbox.has_work(KATA)  # nothing queued, but its containers may be left
 
 

@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from runner.jobs import Jobs
 from runner.settings import Settings
-from tests.conftest import SHELL
+from tests.conftest import SHELL, sdk
 from tests.services import ROOT, RedisServer, Registry, celery_worker, wait_for
 from tests.stack import Stack, stack_env
 from worker.host import Host
@@ -116,7 +116,7 @@ def push_version(host: Host, registry: Registry, version: str) -> str:
         info.size = len(dockerfile)
         tar.addfile(info, io.BytesIO(dockerfile))
     context.seek(0)
-    api = host.client.api
+    api = sdk(host).api
     for _ in api.build(
         fileobj=context, custom_context=True, tag=f"{name}:latest", rm=True, decode=True
     ):
@@ -146,8 +146,8 @@ def test_an_image_update_is_pulled_through_the_api_and_used_by_the_next_run(
         assert second["result"]["digest"] != first["result"]["digest"]
         assert stack.done("POST", path, run)["result"]["stdout"]["content"] == "2\n"
     finally:
-        for leftover in host.client.api.images(name=image.rsplit(":", 1)[0]):
-            host.client.api.remove_image(leftover["Id"], force=True)
+        for leftover in sdk(host).api.images(name=image.rsplit(":", 1)[0]):
+            sdk(host).api.remove_image(leftover["Id"], force=True)
 
 
 def test_pulling_an_image_no_registry_has_fails_with_image_not_found(
@@ -174,7 +174,7 @@ def test_the_pull_command_line_pulls(host: Host, registry: Registry) -> None:
         ).stdout
         assert json.loads(out)["digest"].startswith("sha256:")
     finally:
-        host.client.api.remove_image(image, force=True)
+        sdk(host).api.remove_image(image, force=True)
 
 
 def test_a_worker_prepulls_its_images_without_waiting_on_a_missing_registry(
@@ -185,10 +185,10 @@ def test_a_worker_prepulls_its_images_without_waiting_on_a_missing_registry(
     env = {**stack_env(settings, api_redis.url), "RUNNER_PREPULL": f"{absent},{image}"}
     worker = celery_worker("prepull", env, tmp_path)
     try:
-        client = redis.Redis.from_url(api_redis.url)
-        wait_for(lambda: bool(client.keys("runner:worker:prepull@*")), 30, "the worker ready")
-        wait_for(lambda: bool(host.client.api.images(name=image)), 60, "the image prepulled")
+        jobs = Jobs.connect(settings.model_copy(update={"redis_url": api_redis.url}))
+        wait_for(lambda: jobs.workers_consuming() > 0, 30, "the worker ready")
+        wait_for(lambda: bool(sdk(host).api.images(name=image)), 60, "the image prepulled")
         assert "prepull of 127.0.0.1:9/runner-test/nowhere:latest failed" in worker.output()
     finally:
         worker.stop()
-        host.client.api.remove_image(image, force=True)
+        sdk(host).api.remove_image(image, force=True)

@@ -12,8 +12,9 @@ from reaper.index import KataIndex, runner_volumes
 from runner.mailbox import Mailbox
 from runner.settings import Settings
 from tests.api.conftest import Woken
-from worker import sandbox
-from worker.host import RUNNER_LABEL, Host
+from tests.sandbox.conftest import Ops
+from worker.host import Host
+from worker.images import Images
 from worker.pipeline import Context
 
 
@@ -22,19 +23,21 @@ def reaper_host(settings: Settings) -> Iterator[Host]:
     host = Host.connect(settings.model_copy(update={"instance": settings.instance + "r"}))
     yield host
     # The katas a test kept (not expired) are its data: removed the runner's way.
+    ops = Ops.of(host)
     for kata_id in runner_volumes(host):
-        sandbox.old_kata(host, kata_id)
-    label = f"{RUNNER_LABEL}={host.settings.instance}"
-    containers = host.client.api.containers(all=True, filters={"label": label})
+        ops.old_kata(kata_id)
+    containers = host.engine.containers(host.ours())
     for container in containers:
-        host.client.api.remove_container(container["Id"], force=True)
+        host.engine.remove_container(container.id)
     assert not containers, "a reaper test left containers behind"
 
 
 @pytest.fixture
 def ctx(reaper_host: Host, redis_client: redis.Redis) -> Context:
     mailbox = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=3600)
-    return Context(host=reaper_host, mailbox=mailbox, wake=Woken().append, drain_batch=8)
+    return Context(
+        host=reaper_host, images=Images.of(reaper_host), mailbox=mailbox, wake=Woken().append
+    )
 
 
 @pytest.fixture

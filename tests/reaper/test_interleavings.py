@@ -14,8 +14,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from reaper import reaping
 from reaper.expiry import Records
 from reaper.index import KataIndex
-from runner.jobs import Jobs, now_iso
+from runner.clock import now_iso
+from runner.jobs import Jobs
 from runner.mailbox import Lease, Mailbox
+from runner.models import Run
 from tests.reaper.conftest import NOW
 
 KATA = "Kata0001"
@@ -47,7 +49,7 @@ def make_machine(
             self.current: str | None = None
             self.woken = 0
 
-            def old_kata(host: Any, kata_id: str, **_: Any) -> dict[str, object]:
+            def old_kata(host: Any, images: Any, job: Any) -> dict[str, object]:
                 if self.host.running:
                     self.host.deleted_under_a_run = True
                 self.host.volume = False
@@ -55,10 +57,10 @@ def make_machine(
 
             monkeypatch.setattr(reaping.sandbox, "old_kata", old_kata)
             self.ctx = reaping.Context(
-                host=self.host,
-                mailbox=self.mailbox,  # type: ignore[arg-type]
+                host=self.host,  # type: ignore[arg-type]
+                images=None,  # type: ignore[arg-type]
+                mailbox=self.mailbox,
                 wake=self.wake,
-                drain_batch=8,
             )
             self.index.touch(KATA, Records(hello_at=now_iso(LONG_AGO)), LONG_AGO)
 
@@ -67,7 +69,11 @@ def make_machine(
 
         @rule()
         def submit_a_run(self) -> None:
-            self.submitted.append(self.jobs.submit("run", KATA, "lion", {}).job_id)
+            self.submitted.append(
+                self.jobs.submit(
+                    "run", KATA, "lion", Run(image_name="cyber-dojo-local/shell")
+                ).job_id
+            )
 
         @rule()
         def put_the_kata_again(self) -> None:

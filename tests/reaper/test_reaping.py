@@ -7,17 +7,14 @@ import subprocess
 import sys
 from datetime import datetime, timedelta
 
-import docker.errors
-import pytest
-
 from reaper.expiry import Records
 from reaper.index import KataIndex, read_times, runner_volumes
 from reaper.reaping import reap
-from runner.jobs import SEEN, kata_key
-from tests.conftest import SHELL, new_kata_id
+from runner import keys
+from tests.conftest import SHELL, new_kata_id, sdk
 from tests.reaper.conftest import NOW
+from tests.sandbox.conftest import Ops
 from tests.services import ROOT, RedisServer, runner_env
-from worker import sandbox
 from worker.host import Host
 from worker.pipeline import Context
 
@@ -31,17 +28,13 @@ def iso(when: datetime) -> str:
 def kata_touched_at(ctx: Context, index: KataIndex, when: datetime) -> str:
     """A kata whose volume and index both say it was last touched at `when`."""
     kata_id = new_kata_id()
-    sandbox.new_kata(ctx.host, kata_id, SHELL, now=when)
+    Ops(ctx.host, ctx.images).new_kata(kata_id, SHELL, now=when)
     index.touch(kata_id, Records(hello_at=iso(when)), when)
     return kata_id
 
 
 def volume_exists(host: Host, kata_id: str) -> bool:
-    try:
-        host.client.api.inspect_volume(host.volume_name(kata_id))
-        return True
-    except docker.errors.NotFound:
-        return False
+    return host.engine.volume(host.volume_name(kata_id)) is not None
 
 
 def test_expired_katas_are_deleted_and_recent_ones_kept(ctx: Context, index: KataIndex) -> None:
@@ -51,8 +44,8 @@ def test_expired_katas_are_deleted_and_recent_ones_kept(ctx: Context, index: Kat
     assert (report.examined, report.deleted, report.errors) == (1, 1, 0)
     assert not volume_exists(ctx.host, old)
     assert volume_exists(ctx.host, recent)
-    assert index.redis.zscore(SEEN, old) is None
-    assert index.redis.exists(kata_key(old)) == 0
+    assert index.redis.zscore(keys.SEEN, old) is None
+    assert index.records(old) == Records()
     assert index.records(recent).hello_at == iso(NOW - 6 * DAY)
 
 
@@ -61,13 +54,13 @@ def test_a_busy_kata_is_skipped(ctx: Context, index: KataIndex) -> None:
     queued = kata_touched_at(ctx, index, NOW - 8 * DAY)
     lease = ctx.mailbox.acquire(leased, "a-worker")
     assert lease is not None
-    index.redis.rpush(kata_key(queued, "queue"), "j_waitingwaitingwa")
+    index.redis.rpush(keys.queue(queued), "j_waitingwaitingwa")
     report = reap(ctx, NOW)
     assert (report.examined, report.skipped_busy, report.deleted) == (2, 2, 0)
     assert volume_exists(ctx.host, leased) and volume_exists(ctx.host, queued)
-    assert index.redis.get(kata_key(leased, "lease")) == lease.token.encode()
+    assert ctx.mailbox.holder(leased) == lease.token
     ctx.mailbox.release(lease)
-    index.redis.delete(kata_key(queued, "queue"))
+    index.redis.delete(keys.queue(queued))
     assert reap(ctx, NOW).deleted == 2
 
 
@@ -78,7 +71,7 @@ def test_the_index_is_rebuilt_from_the_volumes_after_redis_lost_it(
     index.redis.flushdb()
     report = reap(ctx, NOW)
     assert (report.indexed, report.deleted) == (1, 0)
-    assert index.redis.zscore(SEEN, kata_id) == (NOW - 3 * DAY).timestamp()
+    assert index.redis.zscore(keys.SEEN, kata_id) == (NOW - 3 * DAY).timestamp()
     assert index.records(kata_id).hello_at == iso(NOW - 3 * DAY)
     assert reap(ctx, NOW + 5 * DAY).deleted == 1
     assert not volume_exists(ctx.host, kata_id)
@@ -87,7 +80,7 @@ def test_the_index_is_rebuilt_from_the_volumes_after_redis_lost_it(
 def test_a_leaked_old_container_is_removed_and_a_running_job_kept(
     ctx: Context, index: KataIndex
 ) -> None:
-    api = ctx.host.client.api
+    api = sdk(ctx.host).api
     kata_id = kata_touched_at(ctx, index, NOW)
     leaked = api.create_container(
         SHELL, ["true"], labels=ctx.host.labels(kata_id, "run", job_id="j_crashedcrashedc")
@@ -95,7 +88,7 @@ def test_a_leaked_old_container_is_removed_and_a_running_job_kept(
     running = api.create_container(
         SHELL, ["true"], labels=ctx.host.labels(kata_id, "run", job_id="j_runningrunningr")
     )["Id"]
-    index.redis.hset("runner:job:j_runningrunningr", "state", "running")
+    index.redis.hset(keys.job("j_runningrunningr"), "state", "running")
     lease = ctx.mailbox.acquire(kata_id, "a-worker")
     assert lease is not None
     try:
@@ -103,27 +96,27 @@ def test_a_leaked_old_container_is_removed_and_a_running_job_kept(
         assert young.containers_removed == 0
         report = reap(ctx, NOW + timedelta(hours=1))
         assert report.containers_removed == 1
-        with pytest.raises(docker.errors.NotFound):
-            api.inspect_container(leaked)
+        assert [c.id for c in ctx.host.kata_containers(kata_id)] == [running]
+        assert leaked not in [c.id for c in ctx.host.engine.containers(ctx.host.ours())]
         assert api.inspect_container(running)["Id"] == running
     finally:
         ctx.mailbox.release(lease)
         api.remove_container(running, force=True)
-        sandbox.old_kata(ctx.host, kata_id)
+        Ops(ctx.host, ctx.images).old_kata(kata_id)
 
 
 def test_a_dry_run_deletes_nothing(ctx: Context, index: KataIndex) -> None:
-    api = ctx.host.client.api
+    api = sdk(ctx.host).api
     old = kata_touched_at(ctx, index, NOW - 8 * DAY)
     leaked = api.create_container(SHELL, ["true"], labels=ctx.host.labels(old, "run"))["Id"]
-    seen_before = index.redis.zrange(SEEN, 0, -1, withscores=True)
+    seen_before = index.redis.zrange(keys.SEEN, 0, -1, withscores=True)
     report = reap(ctx, NOW + timedelta(hours=1), dry_run=True)
     assert report.deleted == 0 and report.containers_removed == 0
     assert len(report.would_delete) == 1 and report.would_delete[0].startswith(old)
     assert volume_exists(ctx.host, old)
     assert api.inspect_container(leaked)["Id"] == leaked
-    assert index.redis.zrange(SEEN, 0, -1, withscores=True) == seen_before
-    sandbox.old_kata(ctx.host, old)
+    assert index.redis.zrange(keys.SEEN, 0, -1, withscores=True) == seen_before
+    Ops(ctx.host, ctx.images).old_kata(old)
 
 
 def test_the_command_line_dry_run_says_what_it_would_delete_and_then_deletes(
@@ -160,14 +153,15 @@ def test_a_volume_removed_after_the_listing_is_not_left_made_again_by_the_reader
     host: Host,
 ) -> None:
     kept, removed = new_kata_id(), new_kata_id()
+    ops = Ops.of(host)
     for kata_id in (kept, removed):
-        sandbox.new_kata(host, kata_id, SHELL)
+        ops.new_kata(kata_id, SHELL)
     try:
         listed = runner_volumes(host)
         stale = [listed[kept], listed[removed]]
-        sandbox.old_kata(host, removed)  # between the listing and the reading
+        ops.old_kata(removed)  # between the listing and the reading
         times = read_times(host, stale)
         assert times[kept].hello_at is not None
         assert not volume_exists(host, removed)  # the engine made it for the reader; gone again
     finally:
-        sandbox.old_kata(host, kept)
+        ops.old_kata(kept)

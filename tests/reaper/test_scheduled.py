@@ -64,8 +64,13 @@ def test_a_kata_left_alone_is_reaped_and_a_run_then_finds_no_kata(
         assert client.get(f"/katas/{kata}").status_code == 200
 
         left_alone = time.monotonic()
-        wait_for(
-            lambda: not volume_exists(reaper_host, kata), TTL_S + 5 * INTERVAL_S, "the kata reaped"
+        wait_for(  # the volume goes first, then the kata's record
+            lambda: (
+                not volume_exists(reaper_host, kata)
+                and client.get(f"/katas/{kata}").status_code == 404
+            ),
+            TTL_S + 5 * INTERVAL_S,
+            "the kata reaped",
         )
         assert time.monotonic() - left_alone >= TTL_S - 1
         assert client.get(f"/katas/{kata}").status_code == 404

@@ -3,29 +3,96 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
 
+from runner.models import Job, NewAvatar, NewKata, OldAvatar, OldKata, Run
 from tests.conftest import SHELL, new_kata_id
 from worker import sandbox
-from worker.host import RUNNER_LABEL, Host
+from worker.engine import Container
+from worker.host import Host
+from worker.images import Images
+from worker.results import RunResult
+
+
+@dataclass
+class Ops:
+    """The sandbox operations of one host, called with plain arguments."""
+
+    host: Host
+    images: Images
+
+    @classmethod
+    def of(cls, host: Host) -> Ops:
+        return cls(host, Images.of(host))
+
+    def new_kata(self, kata_id: str, image: str = SHELL, now: datetime | None = None) -> Any:
+        return sandbox.new_kata(
+            self.host, self.images, Job(kata_id, NewKata(image_name=image)), now
+        )
+
+    def old_kata(self, kata_id: str) -> Any:
+        return sandbox.old_kata(self.host, self.images, Job(kata_id, OldKata()))
+
+    def new_avatar(
+        self,
+        kata_id: str,
+        avatar: str,
+        image: str,
+        files: dict[str, str],
+        now: datetime | None = None,
+    ) -> Any:
+        request = NewAvatar(image_name=image, starting_files=files)
+        return sandbox.new_avatar(self.host, self.images, Job(kata_id, request, avatar), now)
+
+    def old_avatar(self, kata_id: str, avatar: str) -> Any:
+        return sandbox.old_avatar(self.host, self.images, Job(kata_id, OldAvatar(), avatar))
+
+    def run(
+        self,
+        kata_id: str,
+        avatar: str,
+        image: str,
+        changed: dict[str, str] | None = None,
+        deleted: list[str] | tuple[str, ...] = (),
+        max_seconds: int = 10,
+        *,
+        now: datetime | None = None,
+        write_run_at: bool = True,
+    ) -> RunResult:
+        request = Run(
+            image_name=image,
+            changed_files=dict(changed or {}),
+            deleted_filenames=list(deleted),
+            max_seconds=max_seconds,
+        )
+        job = Job(kata_id, request, avatar)
+        return sandbox.run(self.host, self.images, job, write_run_at=write_run_at, now=now)
 
 
 @pytest.fixture
-def kata(host: Host) -> Iterator[str]:
+def ops(host: Host, images: Images) -> Ops:
+    """The sandbox operations on the real engine."""
+    return Ops(host, images)
+
+
+@pytest.fixture
+def kata(ops: Ops) -> Iterator[str]:
     """A new kata on the shell image, removed after the test."""
     kata_id = new_kata_id()
-    sandbox.new_kata(host, kata_id, SHELL)
+    ops.new_kata(kata_id, SHELL)
     yield kata_id
-    sandbox.old_kata(host, kata_id)
+    ops.old_kata(kata_id)
 
 
 Runner = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
-def run_sh(host: Host, kata: str) -> Runner:
+def run_sh(ops: Ops, kata: str) -> Runner:
     """Runs a cyber-dojo.sh in the kata as an avatar (lion unless told), creating it first."""
     made: set[str] = set()
 
@@ -38,19 +105,17 @@ def run_sh(host: Host, kata: str) -> Runner:
         deleted: list[str] | None = None,
     ) -> dict[str, Any]:
         if avatar not in made:
-            sandbox.new_avatar(host, kata, avatar, image, {})
+            ops.new_avatar(kata, avatar, image, {})
             made.add(avatar)
         files = {"cyber-dojo.sh": script, **(changed or {})}
-        return dict(sandbox.run(host, kata, avatar, image, files, deleted or [], max_seconds))
+        return dict(ops.run(kata, avatar, image, files, deleted or [], max_seconds))
 
     return run
 
 
-def kata_containers(host: Host, kata_id: str) -> list[dict[str, Any]]:
+def kata_containers(host: Host, kata_id: str) -> list[Container]:
     """Every container of the kata, running or not."""
-    return list(
-        host.client.api.containers(all=True, filters={"label": f"{RUNNER_LABEL}.kata_id={kata_id}"})
-    )
+    return host.kata_containers(kata_id, mounting=True)
 
 
 def assert_still_works(run: Runner, avatar: str = "lion") -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from runner.identifiers import AVATARS, FIRST_AVATAR_UID
-from tests.conftest import PYTHON
+from tests.conftest import PYTHON, sdk
 from tests.sandbox.conftest import Runner, assert_still_works, kata_containers
 from worker import sandbox
-from worker.host import RUNNER_LABEL, Host
+from worker.host import KATA_LABEL, Host
 
 KiB = 1024
 
@@ -41,11 +41,12 @@ def test_loud_infinite_loop_keeps_exactly_50_KiB_and_costs_no_memory_or_disk(
 
     def inspect_the_running_container() -> None:
         time.sleep(1.5)
-        label = f"{RUNNER_LABEL}.kata_id={kata}"
-        for listed in host.client.api.containers(filters={"label": label}, size=True):
+        api = sdk(host).api
+        label = f"{KATA_LABEL}={kata}"
+        for listed in api.containers(filters={"label": label}, size=True):
             seen.append(
                 {
-                    **host.client.api.inspect_container(listed["Id"]),
+                    **api.inspect_container(listed["Id"]),
                     "SizeRw": listed.get("SizeRw", 0),
                 }
             )

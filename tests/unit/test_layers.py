@@ -1,15 +1,79 @@
-"""The API never talks to Docker: importing it loads no docker module."""
+"""The allowed import directions between the packages, read from the source.
+
+- runner/ is what every side shares: it imports neither api/ nor worker/ (nor reaper/,
+  client/, bench/);
+- client/ is for the web server: it imports only requests and the standard library;
+- api/ never talks to Docker: it imports no worker/, no reaper/ and no docker;
+- only worker/engine.py imports docker: every other Docker call goes through it.
+"""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("runner", "worker", "api", "reaper", "client", "bench", "harness", "tests")
+OURS = frozenset(PACKAGES)
+STANDARD = frozenset(sys.stdlib_module_names) | {"__future__"}
 
 
-def test_the_api_imports_no_docker_module() -> None:
+def sources(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def imported(path: Path) -> set[str]:
+    """The top-level names of the modules a file imports."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def breaking(package: str, allowed: frozenset[str] | None, forbidden: frozenset[str]) -> list[str]:
+    """The imports in package's files outside `allowed` (when given) or inside `forbidden`."""
+    found = []
+    for path in sources(package):
+        for name in sorted(imported(path)):
+            if name in forbidden or (allowed is not None and name not in allowed):
+                found.append(f"{path.relative_to(ROOT)} imports {name}")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("package", "allowed", "forbidden"),
+    [
+        ("runner", None, frozenset({"api", "worker", "reaper", "client", "bench", "docker"})),
+        ("client", STANDARD | {"client", "requests"}, frozenset()),
+        ("api", None, frozenset({"worker", "reaper", "docker"})),
+    ],
+)
+def test_a_package_imports_only_what_its_layer_allows(
+    package: str, allowed: frozenset[str] | None, forbidden: frozenset[str]
+) -> None:
+    assert breaking(package, allowed, forbidden) == []
+
+
+def test_only_the_engine_module_imports_docker() -> None:
+    engine = ROOT / "worker" / "engine.py"
+    found = [
+        str(path.relative_to(ROOT))
+        for package in PACKAGES
+        for path in sources(package)
+        if path != engine and "docker" in imported(path)
+    ]
+    assert found == []
+    assert "docker" in imported(engine)
+
+
+def test_the_api_loads_no_docker_module_when_it_runs() -> None:
     probe = (
         "import sys, api.app; print(sorted(m for m in sys.modules if m.split('.')[0] == 'docker'))"
     )
@@ -17,3 +81,9 @@ def test_the_api_imports_no_docker_module() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == "[]"
+
+
+def test_the_checks_see_a_breaking_import(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import docker\nfrom worker.engine import Engine\nfrom . import sibling\n")
+    assert imported(bad) == {"docker", "worker"}

@@ -1,0 +1,28 @@
+"""What the API app holds, and its one typed accessor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import current_app
+
+from runner.jobs import Jobs
+from runner.settings import Settings
+
+KEY = "runner"
+
+
+@dataclass(frozen=True)
+class State:
+    """The settings, the jobs in Redis, and how a kata's drain is sent."""
+
+    settings: Settings
+    jobs: Jobs
+    wake: Callable[[str], None]  # never raises: a lost message only delays the kata
+
+
+def state() -> State:
+    """The state of the app handling this request."""
+    found: State = current_app.extensions[KEY]
+    return found

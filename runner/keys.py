@@ -1,0 +1,91 @@
+"""Every Redis key of the runner, named here and nowhere else.
+
+Keys (all under `runner:`):
+  job:{id}                  hash: the job record (API.md's job), its request payload until it
+                            ends
+  job:{id}:done             list: one element once the job ended; waiters rotate it (BLMOVE)
+  kata:{kata}               hash: hello_at, run_at
+  kata:{kata}:queue         list: queued job ids, FIFO
+  kata:{kata}:inflight      list: the job id the lease holder is running
+  kata:{kata}:lease         string, with a TTL: the drain lease's token `worker:pid:random`
+  kata:{kata}:fence         counter: incremented at each lease, labels the kata's containers
+  kata:{kata}:clean         string: the fence of the last lease released clean (its jobs all
+                            ended and left no container), for a job's TTL
+  kata:{kata}:woken         string, with a TTL: a drain message was sent for the kata and no
+                            drain has started since; while it is set, a submission sends no
+                            other
+  kata:{kata}:run_at_written  string, with a TTL: the run time went into the kata's volume
+                            within the last run_at_every_s; no other worker writes it meanwhile
+  katas:active              set: katas with queued or in-flight jobs (the sweep's worklist)
+  katas:seen                sorted set: katas by their latest hello or run time (the reaper's
+                            index)
+  jobs:queued               counter: jobs queued over all katas
+  images:pulled             counter: image pulls done; a worker that sees it change looks every
+                            image name up again
+  worker:{name}             string, with a TTL: a consuming worker's presence record (JSON)
+
+The Lua scripts get every key they touch as KEYS, except a job's, which they build from the
+job's id and JOB_PREFIX: the runner uses a single Redis, not a cluster.
+"""
+
+from __future__ import annotations
+
+PREFIX = "runner:"
+JOB_PREFIX = PREFIX + "job:"
+
+ACTIVE = PREFIX + "katas:active"
+SEEN = PREFIX + "katas:seen"
+QUEUED = PREFIX + "jobs:queued"
+IMAGES_PULLED = PREFIX + "images:pulled"
+WORKERS = PREFIX + "worker:*"  # the pattern that matches every presence key
+
+# Jobs that belong to no kata (image pulls) queue here, one at a time: not a legal kata id.
+IMAGES_QUEUE = "_images"
+
+
+def job(job_id: str) -> str:
+    """The job's record."""
+    return JOB_PREFIX + job_id
+
+
+def done(job_id: str) -> str:
+    """The list a job's waiters block on."""
+    return f"{JOB_PREFIX}{job_id}:done"
+
+
+def kata(kata_id: str) -> str:
+    """The kata's record: hello_at, run_at."""
+    return f"{PREFIX}kata:{kata_id}"
+
+
+def queue(kata_id: str) -> str:
+    return kata(kata_id) + ":queue"
+
+
+def inflight(kata_id: str) -> str:
+    return kata(kata_id) + ":inflight"
+
+
+def lease(kata_id: str) -> str:
+    return kata(kata_id) + ":lease"
+
+
+def fence(kata_id: str) -> str:
+    return kata(kata_id) + ":fence"
+
+
+def clean(kata_id: str) -> str:
+    return kata(kata_id) + ":clean"
+
+
+def woken(kata_id: str) -> str:
+    return kata(kata_id) + ":woken"
+
+
+def run_at_written(kata_id: str) -> str:
+    return kata(kata_id) + ":run_at_written"
+
+
+def worker(name: str) -> str:
+    """The presence key a worker keeps alive while it consumes."""
+    return f"{PREFIX}worker:{name}"

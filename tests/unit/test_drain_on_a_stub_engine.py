@@ -1,0 +1,147 @@
+"""The drain and the reaper's container logic over the stub engine and a real Redis: fast.
+
+What a container does is the stub's `behave`; what is checked is the logic above the seam:
+order, fences, what is removed and what is kept, what is recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import redis
+
+from reaper.reaping import Report, remove_leaked_containers
+from runner import keys
+from runner.clock import now_iso
+from runner.jobs import Jobs
+from runner.mailbox import Mailbox
+from runner.models import NewAvatar, NewKata, OldKata, Run
+from runner.settings import Settings
+from worker.colour import COLOUR_RULES_LABEL
+from worker.engine import ContainerSpec, Image, Outcome
+from worker.host import FENCE_LABEL, JOB_LABEL, Host
+from worker.images import Images
+from worker.pipeline import Context, drain, remove_older_fences
+from worker.stub_engine import StubEngine
+
+KATA = "Kata0007"
+SHELL = "cyber-dojo-local/shell:latest"
+GREEN = '{"rules": [{"colour": "red", "status": [1]}], "otherwise": "green"}'
+
+
+def report(status: int, stdout: bytes) -> bytes:
+    """A whole report of the run script with this status and stdout."""
+    frames = [("S", str(status).encode(), b""), ("K", b"0", b""), ("O", b"", stdout)]
+    headers = b"".join(
+        kind.encode() + name + b"\0" + str(len(body)).encode() + b"\n"
+        for kind, name, body in frames
+    )
+    return headers + b".\x000\n" + b"".join(body for _, _, body in frames)
+
+
+def scripted(spec: ContainerSpec, stdin: bytes) -> Outcome:
+    """Admin steps succeed; a run reports the status its request tar's size says (odd: 1)."""
+    if spec.command[3] == "run":
+        status = len(stdin) % 2
+        stdout = f"ran {spec.name}".encode()
+        return Outcome(None, report(status, stdout), b"", None, killed=False, elapsed_s=0.01)
+    return Outcome(0, b"", b"", False, killed=False, elapsed_s=0.01)
+
+
+@pytest.fixture
+def engine() -> StubEngine:
+    stub = StubEngine(behave=scripted)
+    stub.images[SHELL] = Image("sha256:shell", {COLOUR_RULES_LABEL: GREEN})
+    return stub
+
+
+@pytest.fixture
+def ctx(engine: StubEngine, redis_client: redis.Redis) -> Context:
+    host = Host(Settings(instance="stub"), engine)
+    mailbox = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)
+    return Context(host, Images(engine), mailbox, wake=lambda kata_id: None, holder="w@stub:1")
+
+
+@pytest.fixture
+def jobs(redis_client: redis.Redis) -> Jobs:
+    return Jobs(redis_client, redis_client, job_ttl_s=60, max_queued=100, kata_max_queued=100)
+
+
+def test_a_drain_runs_the_katas_jobs_in_order_and_records_each(
+    ctx: Context, jobs: Jobs, engine: StubEngine
+) -> None:
+    submitted = [
+        jobs.submit("new_kata", KATA, None, NewKata(image_name=SHELL)),
+        jobs.submit("new_avatar", KATA, "lion", NewAvatar(image_name=SHELL, starting_files={})),
+        *(
+            jobs.submit("run", KATA, "lion", Run(image_name=SHELL, changed_files={"n": str(n)}))
+            for n in range(3)
+        ),
+    ]
+    assert drain(ctx, KATA) == 5
+    ended = [jobs.get(s.job_id) for s in submitted]
+    assert [job["state"] for job in ended if job] == ["done"] * 5
+    runs = [spec for spec in engine.ran if spec.command[3] == "run"]
+    assert [spec.labels[JOB_LABEL] for spec in runs] == [s.job_id for s in submitted[2:]]
+    assert {spec.labels[FENCE_LABEL] for spec in engine.ran} == {"1"}
+    assert ended[2] and ended[2]["result"]["stdout"]["content"] == f"ran {runs[0].name}"
+    record = jobs.kata(KATA)
+    assert record is not None and record["run_at"] == ended[4]["finished_at"]  # type: ignore[index]
+    assert ctx.mailbox.holder(KATA) is None and KATA not in ctx.mailbox.active_katas()
+
+
+def test_a_stored_request_is_parsed_again_and_a_bad_one_fails_its_job_alone(
+    ctx: Context, jobs: Jobs, redis_client: redis.Redis
+) -> None:
+    bad = jobs.submit("run", KATA, "lion", Run(image_name=SHELL))
+    redis_client.hset(keys.job(bad.job_id), "payload", '{"image_name": 42}')
+    good = jobs.submit("old_kata", KATA, None, OldKata())
+    assert drain(ctx, KATA) == 2
+    failed = jobs.get(bad.job_id)
+    assert failed is not None and failed["error"]["code"] == "invalid_request"
+    assert jobs.get(good.job_id)["state"] == "done"  # type: ignore[index]
+
+
+def test_a_new_holder_removes_only_the_containers_of_older_fences(ctx: Context) -> None:
+    labels = ctx.host.labels(KATA, "run")
+    lost = ctx.host.engine.add_container({**labels, FENCE_LABEL: "3"})  # type: ignore[attr-defined]
+    own = ctx.host.engine.add_container({**labels, FENCE_LABEL: "4"})  # type: ignore[attr-defined]
+    other = ctx.host.engine.add_container(  # type: ignore[attr-defined]
+        {**ctx.host.labels("Kata0008", "run"), FENCE_LABEL: "1"}
+    )
+    assert remove_older_fences(ctx.host, KATA, fence=4) == 1
+    left = {c.id for c in ctx.host.engine.containers(ctx.host.ours())}
+    assert left == {own, other} and lost not in left
+
+
+def test_old_kata_removes_whatever_mounts_the_volume_then_the_volume(
+    ctx: Context, engine: StubEngine
+) -> None:
+    volume = ctx.host.volume_name(KATA)
+    engine.create_volume(volume, ctx.host.labels(KATA, "kata"))
+    foreign = engine.add_container({"someone": "else"}, mounts=(volume,))
+    from runner.models import Job
+    from worker import sandbox
+
+    assert sandbox.old_kata(ctx.host, ctx.images, Job(KATA, OldKata())) == {}
+    assert engine.volume(volume) is None and foreign in engine.removed
+
+
+def test_the_reaper_removes_old_containers_of_no_running_job_and_keeps_the_rest(
+    ctx: Context, jobs: Jobs, engine: StubEngine
+) -> None:
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    old = now.timestamp() - 3600
+    running = jobs.submit("run", KATA, "lion", Run(image_name=SHELL))
+    lease = ctx.mailbox.acquire(KATA, "w@stub:2")
+    assert lease is not None and ctx.mailbox.take(lease, now_iso()) == running.job_id
+    crashed = engine.add_container(ctx.host.labels(KATA, "run", job_id="j_gone"), created=old)
+    alive = engine.add_container(ctx.host.labels(KATA, "run", job_id=running.job_id), created=old)
+    young = engine.add_container(
+        ctx.host.labels(KATA, "run", job_id="j_new"), created=now.timestamp()
+    )
+    report = Report()
+    remove_leaked_containers(ctx, now, report, dry_run=False)
+    assert report.containers_removed == 1 and engine.removed == [crashed]
+    assert {c.id for c in engine.containers(ctx.host.ours())} == {alive, young}

@@ -1,0 +1,394 @@
+"""The seam to the docker engine: every Docker SDK call of the runner, and nothing else.
+
+`Engine` is the interface the rest of the worker uses: containers by label, one container's
+whole life, volumes, images. `DockerEngine` is the real one (the docker SDK, errors converted
+into the runner's); worker/stub_engine.py holds a small fake for the unit tests of the logic
+above it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import struct
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from runner import metrics
+from runner.errors import (
+    DockerUnavailable,
+    ImageNotFound,
+    KataNotFound,
+    RunnerError,
+    VolumeInUse,
+)
+
+log = logging.getLogger(__name__)
+
+ATTACH_HEADER = struct.Struct(">BxxxL")  # stream (1 stdout, 2 stderr), 3 bytes pad, length
+STDERR_KEPT_BYTES = 4096
+ROLE_LABEL = "org.cyber-dojo.runner.role"
+REMOVAL_WAIT_S = 30.0
+
+
+@contextlib.contextmanager
+def docker_errors() -> Iterator[None]:
+    """Converts the docker SDK's errors into the runner's."""
+    try:
+        yield
+    except docker.errors.ImageNotFound as error:
+        raise ImageNotFound(error.explanation or str(error)) from error
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+        raise DockerUnavailable(f"the docker engine did not answer: {error}") from error
+    except docker.errors.DockerException as error:
+        if "Connection" in str(error) or "connect" in str(error):
+            raise DockerUnavailable(f"the docker engine did not answer: {error}") from error
+        raise RunnerError(f"docker: {error}") from error
+
+
+def label_filter(labels: Mapping[str, str]) -> list[str]:
+    """The engine's filter for objects that carry every one of these labels."""
+    return [f"{key}={value}" for key, value in labels.items()]
+
+
+@dataclass(frozen=True)
+class Container:
+    """A container as a listing shows it."""
+
+    id: str
+    labels: Mapping[str, str]
+    created: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A volume as the engine knows it."""
+
+    name: str
+    labels: Mapping[str, str]
+    created_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image on the host: its id, its labels, the digests it was pulled by."""
+
+    id: str
+    labels: Mapping[str, str]
+    repo_digests: tuple[str, ...] = ()
+
+
+@dataclass
+class ContainerSpec:
+    """Everything that makes one container of the runner."""
+
+    image: str
+    command: list[str]
+    user: str
+    name: str
+    labels: dict[str, str]
+    # Volume name -> where it is mounted: {"bind": path, "mode": "rw" or "ro"}.
+    binds: dict[str, dict[str, str]]
+    limits: dict[str, Any]
+    environment: dict[str, str] = field(default_factory=dict)
+    working_dir: str = "/sandboxes"
+    # Tars to unpack (as root, by the engine) into folders of the container before it starts.
+    archives: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """How a container ended and what it wrote (stdout capped at the caller's limit).
+
+    exit_code and oom_killed are None when the caller's `reported` found all it needs in
+    stdout: the engine is then not asked.
+    """
+
+    exit_code: int | None
+    stdout: bytes
+    stderr: bytes
+    oom_killed: bool | None
+    killed: bool
+    elapsed_s: float
+
+
+def _run(
+    api: docker.APIClient,
+    container_id: str,
+    spec: ContainerSpec,
+    stdin: bytes,
+    deadline_s: float,
+    stdout_limit: int,
+    reported: Callable[[bytes], bool] | None,
+) -> Outcome:
+    for path, data in spec.archives:
+        try:
+            api.put_archive(container_id, path, data)
+        except docker.errors.NotFound as error:
+            raise KataNotFound(
+                f"{path} is missing from the volume of {spec.name}: PUT the kata"
+            ) from error
+    attached = api.attach_socket(
+        container_id, params={"stdin": int(bool(stdin)), "stdout": 1, "stderr": 1, "stream": 1}
+    )
+    sock: socket.socket = getattr(attached, "_sock", attached)
+    started = time.monotonic()
+    try:
+        api.start(container_id)
+        metrics.CONTAINERS_STARTED.labels(spec.labels.get(ROLE_LABEL, "")).inc()
+        sock.settimeout(deadline_s)
+        if stdin:
+            with contextlib.suppress(OSError):  # a container that ends early stops reading
+                sock.sendall(stdin)
+                sock.shutdown(socket.SHUT_WR)
+        stdout, stderr, in_time = _read_streams(sock, started + deadline_s, stdout_limit)
+    finally:
+        sock.close()
+        attached.close()
+    if not in_time:
+        log.info("container %s passed its deadline of %.1f s: killing it", spec.name, deadline_s)
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            api.kill(container_id)
+        metrics.CONTAINERS_KILLED.inc()
+    elapsed_s = time.monotonic() - started
+    if in_time and reported is not None and reported(stdout):
+        return Outcome(None, stdout, stderr, None, killed=False, elapsed_s=elapsed_s)
+    exit_code = int(api.wait(container_id, timeout=REMOVAL_WAIT_S)["StatusCode"])
+    state = api.inspect_container(container_id)["State"]
+    return Outcome(
+        exit_code=exit_code,
+        stdout=stdout,
+        stderr=stderr,
+        oom_killed=bool(state.get("OOMKilled")),
+        killed=not in_time,
+        elapsed_s=elapsed_s,
+    )
+
+
+def _read_streams(
+    sock: socket.socket, deadline: float, stdout_limit: int
+) -> tuple[bytes, bytes, bool]:
+    """Reads the multiplexed attach stream until it ends or the deadline passes.
+
+    Keeps the first stdout_limit bytes of stdout and a little of stderr; the rest is read
+    and dropped. Returns stdout, stderr, and whether the stream ended in time.
+    """
+    streams = {1: bytearray(), 2: bytearray()}
+    limits = {1: stdout_limit, 2: STDERR_KEPT_BYTES}
+    pending = bytearray()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return bytes(streams[1]), bytes(streams[2]), False
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            return bytes(streams[1]), bytes(streams[2]), False
+        if not chunk:
+            return bytes(streams[1]), bytes(streams[2]), True
+        pending += chunk
+        while len(pending) >= ATTACH_HEADER.size:
+            stream, size = ATTACH_HEADER.unpack_from(pending)
+            if len(pending) < ATTACH_HEADER.size + size:
+                break
+            payload = pending[ATTACH_HEADER.size : ATTACH_HEADER.size + size]
+            del pending[: ATTACH_HEADER.size + size]
+            kept = streams.get(stream)
+            if kept is not None and len(kept) < limits[stream]:
+                kept += payload[: limits[stream] - len(kept)]
+
+
+class Engine(Protocol):
+    """What the runner asks of a docker engine."""
+
+    def containers(self, labels: Mapping[str, str], *, volume: str = "") -> list[Container]:
+        """Every container, running or not, with all these labels (and mounting `volume`,
+        when given: then by that alone)."""
+        ...
+
+    def remove_container(self, container_id: str) -> None:
+        """Force-removes a container; returns once the engine no longer knows it."""
+        ...
+
+    def run_container(
+        self,
+        spec: ContainerSpec,
+        stdin: bytes,
+        deadline_s: float,
+        stdout_limit: int,
+        reported: Callable[[bytes], bool] | None = None,
+    ) -> Outcome:
+        """Creates, starts and removes one container, feeding it stdin and reading its output.
+
+        The container is killed when deadline_s passes, and is gone before this returns. When
+        its output ended in time and reported(stdout) is true, its exit is not awaited nor
+        inspected: the removal ends it, if it has not ended yet.
+        """
+        ...
+
+    def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
+        """Creates the volume; nothing when it exists."""
+        ...
+
+    def volume(self, name: str) -> Volume | None:
+        """The volume, None when it does not exist."""
+        ...
+
+    def volumes(self, labels: Mapping[str, str] | None = None, prefix: str = "") -> list[Volume]:
+        """Volumes with all these labels, or whose name starts with prefix."""
+        ...
+
+    def remove_volume(self, name: str) -> bool:
+        """Removes the volume: False when it did not exist; VolumeInUse while mounted."""
+        ...
+
+    def image(self, name: str) -> Image:
+        """The image a name or id stands for on the host; ImageNotFound when none."""
+        ...
+
+    def pull(self, repository: str, tag: str) -> None:
+        """Pulls an image from its registry; ImageNotFound when the registry refuses."""
+        ...
+
+
+class DockerEngine:
+    """The engine at a docker host, through the docker SDK."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.sdk = client  # for test scaffolding only (building images, foreign containers)
+        self.api: docker.APIClient = client.api
+
+    @classmethod
+    def connect(cls, base_url: str, timeout_s: int) -> DockerEngine:
+        """The engine at base_url, its API version negotiated."""
+        with docker_errors():
+            client = docker.DockerClient(base_url=base_url, version="auto", timeout=timeout_s)
+        # The engine is never reached through a proxy, and requests would otherwise read the
+        # proxy variables of the whole environment again on every call (a twentieth of a
+        # worker's CPU in a profile of short runs).
+        client.api.trust_env = False
+        return cls(client)
+
+    def containers(self, labels: Mapping[str, str], *, volume: str = "") -> list[Container]:
+        filters: dict[str, Any] = {"volume": volume} if volume else {"label": label_filter(labels)}
+        with docker_errors():
+            found = self.api.containers(all=True, filters=filters)
+        return [Container(c["Id"], c.get("Labels") or {}, float(c["Created"])) for c in found]
+
+    def remove_container(self, container_id: str) -> None:
+        with docker_errors():
+            try:
+                self.api.remove_container(container_id, force=True)
+                return
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError as error:
+                if error.status_code != 409:  # 409: a removal is already in progress
+                    raise
+            give_up = time.monotonic() + REMOVAL_WAIT_S
+            while time.monotonic() < give_up:
+                try:
+                    self.api.inspect_container(container_id)
+                except docker.errors.NotFound:
+                    return
+                time.sleep(0.1)
+        raise RunnerError(f"container {container_id} was not removed in {REMOVAL_WAIT_S} s")
+
+    def run_container(
+        self,
+        spec: ContainerSpec,
+        stdin: bytes,
+        deadline_s: float,
+        stdout_limit: int,
+        reported: Callable[[bytes], bool] | None = None,
+    ) -> Outcome:
+        api = self.api
+        with docker_errors():
+            container_id = api.create_container(
+                spec.image,
+                spec.command,
+                user=spec.user,
+                name=spec.name,
+                labels=spec.labels,
+                environment=spec.environment,
+                working_dir=spec.working_dir,
+                volumes=[mount["bind"] for mount in spec.binds.values()],
+                # Not detached, so the SDK also sets StdinOnce: the container's stdin ends
+                # when the worker half-closes its end of the attach stream. Nothing to send:
+                # no stdin.
+                stdin_open=bool(stdin),
+                host_config=api.create_host_config(binds=spec.binds, **spec.limits),
+            )["Id"]
+            try:
+                return _run(api, container_id, spec, stdin, deadline_s, stdout_limit, reported)
+            finally:
+                self.remove_container(container_id)
+
+    def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
+        with docker_errors():
+            self.api.create_volume(name, labels=dict(labels))
+
+    def volume(self, name: str) -> Volume | None:
+        with docker_errors():
+            try:
+                found = self.api.inspect_volume(name)
+            except docker.errors.NotFound:
+                return None
+        return _volume(found)
+
+    def volumes(self, labels: Mapping[str, str] | None = None, prefix: str = "") -> list[Volume]:
+        filters = {"label": label_filter(labels)} if labels else {"name": prefix}
+        with docker_errors():
+            found = self.api.volumes(filters=filters)["Volumes"] or []
+        return [_volume(v) for v in found if v["Name"].startswith(prefix)]
+
+    def remove_volume(self, name: str) -> bool:
+        with docker_errors():
+            try:
+                self.api.remove_volume(name)
+                return True
+            except docker.errors.NotFound:
+                return False
+            except docker.errors.APIError as error:
+                if error.status_code == 409:
+                    raise VolumeInUse(f"volume {name} is in use: {error.explanation}") from error
+                raise
+
+    def image(self, name: str) -> Image:
+        with docker_errors():
+            found = self.api.inspect_image(name)
+        config = found.get("Config") or {}
+        return Image(
+            id=str(found["Id"]),
+            labels=config.get("Labels") or {},
+            repo_digests=tuple(found.get("RepoDigests") or ()),
+        )
+
+    def pull(self, repository: str, tag: str) -> None:
+        with docker_errors():
+            try:
+                for event in self.api.pull(repository, tag=tag or None, stream=True, decode=True):
+                    if "error" in event:  # a registry refusal comes inside a 200 stream
+                        raise ImageNotFound(f"{repository} could not be pulled: {event['error']}")
+            except (docker.errors.NotFound, docker.errors.APIError) as error:
+                raise ImageNotFound(
+                    f"{repository} could not be pulled: {error.explanation}"
+                ) from error
+
+
+def plain_client(base_url: str = "unix:///var/run/docker.sock", timeout_s: int = 120) -> Any:
+    """A docker SDK client as a direct user of the SDK makes one: the bench's raw floor and
+    its scaffolding, which measure or clean up around the runner, not through it."""
+    return docker.DockerClient(base_url=base_url, version="auto", timeout=timeout_s)
+
+
+def _volume(found: dict[str, Any]) -> Volume:
+    return Volume(found["Name"], found.get("Labels") or {}, found.get("CreatedAt"))

@@ -1,0 +1,110 @@
+"""A small in-memory engine for the unit tests of the logic above the engine seam.
+
+It keeps containers, volumes and images in dicts and records every container it was asked
+to run; `behave` decides what a run container does. What it cannot fake (a script running
+in a real container) is left to the integration tests, against DockerEngine.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from runner.errors import ImageNotFound, VolumeInUse
+from runner.settings import normalise_image_name
+from worker.engine import Container, ContainerSpec, Image, Outcome, Volume
+
+Behaviour = Callable[[ContainerSpec, bytes], Outcome]
+
+
+def exits(code: int, stdout: bytes = b"") -> Behaviour:
+    """A container that writes stdout and exits with code."""
+    return lambda spec, stdin: Outcome(code, stdout, b"", False, killed=False, elapsed_s=0.01)
+
+
+@dataclass
+class StubEngine:
+    """An Engine in memory."""
+
+    now: float = 1_000_000.0  # the creation time given to containers made here
+    behave: Behaviour = field(default_factory=lambda: exits(0))
+    containers_: dict[str, tuple[Container, tuple[str, ...]]] = field(default_factory=dict)
+    volumes_: dict[str, Volume] = field(default_factory=dict)
+    images: dict[str, Image] = field(default_factory=dict)
+    ran: list[ContainerSpec] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    def add_container(
+        self,
+        labels: Mapping[str, str],
+        *,
+        created: float | None = None,
+        mounts: tuple[str, ...] = (),
+    ) -> str:
+        """A container left on the engine (as a crashed worker leaves one); its id."""
+        container_id = f"c{next(self._ids):011d}"
+        made = Container(container_id, dict(labels), self.now if created is None else created)
+        self.containers_[container_id] = (made, mounts)
+        return container_id
+
+    def containers(self, labels: Mapping[str, str], *, volume: str = "") -> list[Container]:
+        if volume:
+            return [c for c, mounts in self.containers_.values() if volume in mounts]
+        return [
+            c
+            for c, _ in self.containers_.values()
+            if all(c.labels.get(k) == v for k, v in labels.items())
+        ]
+
+    def remove_container(self, container_id: str) -> None:
+        if self.containers_.pop(container_id, None) is not None:
+            self.removed.append(container_id)
+
+    def run_container(
+        self,
+        spec: ContainerSpec,
+        stdin: bytes,
+        deadline_s: float,
+        stdout_limit: int,
+        reported: Callable[[bytes], bool] | None = None,
+    ) -> Outcome:
+        self.ran.append(spec)
+        for volume in spec.binds:
+            self.volumes_.setdefault(volume, Volume(volume, {}))  # as the engine does
+        outcome = self.behave(spec, stdin)
+        if reported is not None and outcome.killed is False and reported(outcome.stdout):
+            return Outcome(None, outcome.stdout, outcome.stderr, None, False, outcome.elapsed_s)
+        return outcome
+
+    def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
+        self.volumes_.setdefault(name, Volume(name, dict(labels)))
+
+    def volume(self, name: str) -> Volume | None:
+        return self.volumes_.get(name)
+
+    def volumes(self, labels: Mapping[str, str] | None = None, prefix: str = "") -> list[Volume]:
+        return [
+            v
+            for v in self.volumes_.values()
+            if v.name.startswith(prefix)
+            and all(v.labels.get(k) == value for k, value in (labels or {}).items())
+        ]
+
+    def remove_volume(self, name: str) -> bool:
+        if self.containers(labels={}, volume=name):
+            raise VolumeInUse(f"volume {name} is in use")
+        return self.volumes_.pop(name, None) is not None
+
+    def image(self, name: str) -> Image:
+        found = self.images.get(normalise_image_name(name)) or next(
+            (i for i in self.images.values() if i.id == name), None
+        )
+        if found is None:
+            raise ImageNotFound(f"No such image: {name}")
+        return found
+
+    def pull(self, repository: str, tag: str) -> None:
+        if f"{repository}:{tag}" not in self.images:
+            raise ImageNotFound(f"{repository} could not be pulled: not in the stub registry")

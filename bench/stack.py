@@ -19,8 +19,7 @@ import docker.errors
 import redis
 import requests
 
-from runner.settings import Settings
-from tests.services import (
+from harness.services import (
     RedisServer,
     Service,
     celery_beat,
@@ -29,6 +28,7 @@ from tests.services import (
     gunicorn,
     wait_for,
 )
+from runner.settings import Settings
 from worker.host import RUNNER_LABEL
 
 

@@ -8,8 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from runner.settings import Settings
-from tests.services import (
+from harness.services import (
     RedisServer,
     celery_beat,
     celery_worker,
@@ -17,6 +16,7 @@ from tests.services import (
     gunicorn,
     wait_for,
 )
+from runner.settings import Settings
 from tests.stack import Stack, stack_env
 from worker.host import RUNNER_LABEL, Host
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import redis
 
+from harness.services import wait_for
 from tests.conftest import PYTHON, SHELL, new_kata_id
-from tests.services import wait_for
 from tests.stack import LEASE_TTL_S, SWEEP_INTERVAL_S, Stack
 from worker.host import RUNNER_LABEL, Host
 

@@ -10,13 +10,13 @@ from datetime import datetime, timedelta
 import docker.errors
 import pytest
 
+from harness.services import ROOT, RedisServer, runner_env
 from reaper.expiry import Records
 from reaper.index import KataIndex, read_times, runner_volumes
 from reaper.reaping import reap
 from runner.jobs import SEEN, kata_key
 from tests.conftest import SHELL, new_kata_id
 from tests.reaper.conftest import NOW
-from tests.services import ROOT, RedisServer, runner_env
 from worker import sandbox
 from worker.host import Host
 from worker.pipeline import Context

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if remove(args.remove) else 1
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _exit_on)
-    # The worker gets the default settings (tests/services.py drops RUNNER_*): so does the bench.
+    # The worker gets the default settings (harness/services.py drops RUNNER_*): so does the bench.
     for name in [name for name in os.environ if name.startswith("RUNNER_")]:
         del os.environ[name]
 

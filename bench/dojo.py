@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 
-from bench.session import Api
+from bench import session
 
 Target = tuple[str, str]  # kata id, avatar
 
@@ -21,17 +21,17 @@ def press_together(
     errors: list[BaseException] = []
 
     def press(i: int, kata_id: str, avatar: str) -> None:
-        api = Api(url)
+        runner = session.connect(url)
         try:
-            api.get("/healthz")  # the connection is open before the press
+            runner.healthz()  # the connection is open before the press
             barrier.wait()
-            api.done(api.run(kata_id, avatar, image, files))
+            session.done(runner, runner.run(kata_id, avatar, image, files)["job_id"])
             lights[i] = time.perf_counter()
         except BaseException as error:
             errors.append(error)
             barrier.abort()
         finally:
-            api.close()
+            runner.close()
 
     threads = [
         threading.Thread(target=press, args=(i, kata_id, avatar), daemon=True)

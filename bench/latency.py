@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from bench import session
 from bench.calls import Call, InProcess
 from bench.raw import RawFloor
-from bench.session import Api, BenchError
-from runner.clock import epoch
+from client import RunnerClient
 
 
 @dataclass
@@ -41,17 +41,23 @@ class Shape:
 
 
 def measure(
-    api: Api, raw: RawFloor, in_process: InProcess, shape: Shape, runs: int, warmup: int = 2
+    runner: RunnerClient,
+    raw: RawFloor,
+    in_process: InProcess,
+    shape: Shape,
+    runs: int,
+    warmup: int = 2,
 ) -> Latency:
     """runs rounds of: a run through the API, the same run drained here, a raw lifecycle."""
     result = Latency()
     for round_ in range(warmup + runs):
-        job, seconds = api.timed_run(
-            shape.kata_id, shape.avatar, shape.image, shape.files, shape.deleted
+        job, seconds = session.timed_run(
+            runner, shape.kata_id, shape.avatar, shape.image, shape.files, shape.deleted
         )
-        created = len(job["result"]["created"])
+        ran = session.result(job)
+        created = len(ran["created"])
         if created != shape.created:
-            raise BenchError(f"a run returned {created} created files, not {shape.created}")
+            raise session.BenchError(f"a run returned {created} created files, not {shape.created}")
         drained, calls, error = in_process.drain_one(
             shape.kata_id, shape.avatar, shape.image, shape.files, shape.deleted
         )
@@ -67,7 +73,8 @@ def measure(
         result.raw.append(floor)
         result.calls.append(calls)
         result.raw_calls.append(raw_calls)
-        result.durations.append(job["result"]["duration_ms"] / 1000)
-        result.queued.append(epoch(job["started_at"]) - epoch(job["submitted_at"]))
-        result.working.append(epoch(job["finished_at"]) - epoch(job["started_at"]))
+        result.durations.append(ran["duration_ms"] / 1000)
+        submitted, started, finished = session.stamps(job)
+        result.queued.append(started - submitted)
+        result.working.append(finished - started)
     return result

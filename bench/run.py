@@ -17,9 +17,10 @@ from bench.plan import Plan
 from bench.raw import RawFloor, sandbox_tar
 from bench.report import Report, Row, Section
 from bench.rss import Sampler
-from bench.session import Api
+from bench.session import connect
 from bench.stack import Stack
 from bench.stats import mib, ms, percentile, secs, times
+from client import RunnerClient
 from worker.engine import plain_client
 
 Say = Callable[[str], None]
@@ -37,7 +38,7 @@ class Bench:
     raw: RawFloor
     in_process: InProcess
     sampler: Sampler
-    api: Api
+    api: RunnerClient  # the measurements' own keep-alive session
     katas: Katas
     report: Report
     rows: dict[int, list[Row]] = field(default_factory=dict)
@@ -329,7 +330,7 @@ def measure_all(stack: Stack, plan: Plan, say: Say) -> Report:
         raw=RawFloor(plain_client(), settings, SHELL),
         in_process=InProcess.connect(settings),
         sampler=Sampler(stack.worker_session),
-        api=Api(stack.url),
+        api=connect(stack.url),
         katas=Katas.plan(spread=plan.spread_katas, dojo_size=plan.dojo_size),
         report=Report(facts(client)),
     )

@@ -1,4 +1,4 @@
-"""The bench's side of the HTTP API: submit a job, wait for it, time a run."""
+"""The bench's side of the HTTP API, through the runner's client: wait for a job, time a run."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import requests
-
+from client import Job, RunnerClient
 from runner.clock import epoch
 
 WAIT_S = 30  # the longest ?wait= the API allows
@@ -22,78 +21,64 @@ class BenchError(Exception):
     """The runner answered or ended a job otherwise than the bench expects."""
 
 
-class Api:
-    """One keep-alive session with the runner's API (one per thread)."""
+def connect(url: str) -> RunnerClient:
+    """A client with one keep-alive session (one per thread).
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.session = requests.Session()
+    It never retries: a call repeated after a 503 or a lost connection would be timed as one.
+    """
+    return RunnerClient(url, timeout_s=60, retries=0)
 
-    def close(self) -> None:
-        self.session.close()
 
-    def get(self, path: str) -> requests.Response:
-        return self.session.get(self.url + path, timeout=60)
-
-    def submit(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> str:
-        """The job id of an accepted job."""
-        answer = self.session.request(method, self.url + path, json=body, timeout=60)
-        if answer.status_code != 202:
-            raise BenchError(f"{method} {path}: {answer.status_code} {answer.text[:300]}")
-        return str(answer.json()["job_id"])
-
-    def run(
-        self,
-        kata_id: str,
-        avatar: str,
-        image: str,
-        files: Mapping[str, str] | None = None,
-        deleted: Sequence[str] = (),
-        max_seconds: int = 10,
-    ) -> str:
-        """Submits a run; its job id."""
-        body = {
-            "image_name": image,
-            "changed_files": dict(files or {}),
-            "deleted_filenames": list(deleted),
-            "max_seconds": max_seconds,
-        }
-        return self.submit("POST", f"/katas/{kata_id}/avatars/{avatar}/runs", body)
-
-    def wait(self, job_id: str) -> dict[str, Any]:
-        """The job once it ended."""
-        give_up = time.monotonic() + WAIT_AT_MOST_S
-        while time.monotonic() < give_up:
-            answer = self.session.get(
-                f"{self.url}/jobs/{job_id}", params={"wait": WAIT_S}, timeout=WAIT_S + 30
+def ended(runner: RunnerClient, job_id: str) -> Job:
+    """The job once it ended; BenchError if it never does or its worker lost it."""
+    give_up = time.monotonic() + WAIT_AT_MOST_S
+    while time.monotonic() < give_up:
+        job = runner.job(job_id, wait_s=WAIT_S)
+        if job["state"] in ("done", "failed"):
+            return job
+        started_at = job["started_at"]
+        if started_at and time.time() - epoch(started_at) > RUNNING_AT_MOST_S:
+            raise BenchError(
+                f"job {job_id} is still running after {RUNNING_AT_MOST_S} s: "
+                "the worker lost it (its log says why)"
             )
-            job: dict[str, Any] = answer.json()
-            if job.get("state") in ("done", "failed"):
-                return job
-            if job.get("started_at") and time.time() - epoch(job["started_at"]) > RUNNING_AT_MOST_S:
-                raise BenchError(
-                    f"job {job_id} is still running after {RUNNING_AT_MOST_S} s: "
-                    "the worker lost it (its log says why)"
-                )
-        raise BenchError(f"job {job_id} did not end in {WAIT_AT_MOST_S} s")
+    raise BenchError(f"job {job_id} did not end in {WAIT_AT_MOST_S} s")
 
-    def done(self, job_id: str) -> dict[str, Any]:
-        """The job once it ended; BenchError unless it is done."""
-        job = self.wait(job_id)
-        if job["state"] != "done":
-            raise BenchError(f"job {job_id} {job['kind']} failed: {job['error']}")
-        return job
 
-    def timed_run(
-        self,
-        kata_id: str,
-        avatar: str,
-        image: str,
-        files: Mapping[str, str] | None = None,
-        deleted: Sequence[str] = (),
-        max_seconds: int = 10,
-    ) -> tuple[dict[str, Any], float]:
-        """A run's ended job and the seconds from its POST to the answer of its GET."""
-        started = time.perf_counter()
-        job = self.done(self.run(kata_id, avatar, image, files, deleted, max_seconds))
-        return job, time.perf_counter() - started
+def done(runner: RunnerClient, job_id: str) -> Job:
+    """The job once it ended; BenchError unless it is done."""
+    job = ended(runner, job_id)
+    if job["state"] != "done":
+        raise BenchError(f"job {job_id} {job['kind']} failed: {job['error']}")
+    return job
+
+
+def result(job: Job) -> dict[str, Any]:
+    """The result of a done job."""
+    if job["result"] is None:
+        raise BenchError(f"job {job['job_id']} ended with no result")
+    return job["result"]
+
+
+def stamps(job: Job) -> tuple[float, float, float]:
+    """When a done job was submitted, started and finished, in seconds since the epoch."""
+    started_at, finished_at = job["started_at"], job["finished_at"]
+    if started_at is None or finished_at is None:
+        raise BenchError(f"job {job['job_id']} ended with no start or finish time")
+    return epoch(job["submitted_at"]), epoch(started_at), epoch(finished_at)
+
+
+def timed_run(
+    runner: RunnerClient,
+    kata_id: str,
+    avatar: str,
+    image: str,
+    files: Mapping[str, str] | None = None,
+    deleted: Sequence[str] = (),
+    max_seconds: int = 10,
+) -> tuple[Job, float]:
+    """A run's done job and the seconds from its POST to the answer of its GET."""
+    started = time.perf_counter()
+    accepted = runner.run(kata_id, avatar, image, files, deleted, max_seconds)
+    job = done(runner, accepted["job_id"])
+    return job, time.perf_counter() - started

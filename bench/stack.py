@@ -15,11 +15,9 @@ import time
 from pathlib import Path
 
 import redis
-import requests
 
-from runner.errors import VolumeInUse
-from runner.settings import Settings
-from tests.services import (
+from client import RunnerClient
+from harness.services import (
     RedisServer,
     Service,
     celery_beat,
@@ -28,6 +26,8 @@ from tests.services import (
     gunicorn,
     wait_for,
 )
+from runner.errors import VolumeInUse
+from runner.settings import Settings
 from worker.host import Host
 
 
@@ -45,6 +45,7 @@ class Stack:
         self.beat: Service | None = None
         self.worker: Service | None = None
         self.url = ""
+        self.api_client: RunnerClient | None = None
         self.env: dict[str, str] = {}
         self._workers_started = 0
 
@@ -76,7 +77,9 @@ class Stack:
         port = free_port()
         self.api = gunicorn({**self.env, "RUNNER_PORT": str(port)}, self.log_dir, port)
         self.url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: self._get("/healthz").status_code == 200, 30, "the API answering")
+        # Asked while the stack starts: retrying is wait_for's.
+        self.api_client = RunnerClient(self.url, timeout_s=10, retries=0)
+        wait_for(lambda: bool(self._api().healthz()["ok"]), 30, "the API answering")
         self.beat = celery_beat(self.env, self.log_dir)
 
     def start_worker(self, concurrency: int) -> None:
@@ -117,6 +120,8 @@ class Stack:
         for stop in (self.stop_worker, self.stop_beat):
             with contextlib.suppress(Exception):
                 stop()
+        if self.api_client is not None:
+            self.api_client.close()
         for service in (self.api, self.redis):
             if service is not None:
                 with contextlib.suppress(Exception):
@@ -133,11 +138,13 @@ class Stack:
                     errors.append(f"{log.stem}: {json.loads(line)['message']}")
         return errors
 
-    def _get(self, path: str) -> requests.Response:
-        return requests.get(self.url + path, timeout=10)
+    def _api(self) -> RunnerClient:
+        if self.api_client is None:
+            raise RuntimeError("the stack's API is not running")
+        return self.api_client
 
     def _worker_online(self, prefix: str) -> bool:
-        workers = self._get("/workers").json()["workers"]
+        workers = self._api().workers()["workers"]
         return any(str(w["name"]).startswith(prefix) for w in workers)
 
 

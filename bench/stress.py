@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.katas import GREEN_HIKER, PYTHON, SHELL
-from bench.session import Api, BenchError
+from bench.session import BenchError, result, timed_run
+from client import RunnerClient
 
 
 @dataclass
@@ -40,20 +41,21 @@ def disk_use(client: Any) -> int:
     return int(containers + volumes)
 
 
-def flood(api: Api, client: Any, kata_id: str, avatar: str) -> Flood:
+def flood(runner: RunnerClient, client: Any, kata_id: str, avatar: str) -> Flood:
     """A run of `yes` (the avatar's cyber-dojo.sh) until max_seconds=10 stops it."""
     before = disk_use(client)
-    job, seconds = api.timed_run(kata_id, avatar, SHELL, max_seconds=10)
+    job, seconds = timed_run(runner, kata_id, avatar, SHELL, max_seconds=10)
     after = disk_use(client)
-    result = job["result"]
-    return Flood(seconds, result["colour"], result["stdout"]["truncated"], before, after)
+    ran = result(job)
+    return Flood(seconds, ran["colour"], ran["stdout"]["truncated"], before, after)
 
 
-def red_green(api: Api, kata_id: str, avatar: str) -> RedGreen:
+def red_green(runner: RunnerClient, kata_id: str, avatar: str) -> RedGreen:
     """The avatar's pytest kata as made (red), then with the answer fixed (green)."""
-    red, red_s = api.timed_run(kata_id, avatar, PYTHON)
-    green, green_s = api.timed_run(kata_id, avatar, PYTHON, {"hiker.py": GREEN_HIKER})
-    colours = (red["result"]["colour"], green["result"]["colour"])
+    red_job, red_s = timed_run(runner, kata_id, avatar, PYTHON)
+    green_job, green_s = timed_run(runner, kata_id, avatar, PYTHON, {"hiker.py": GREEN_HIKER})
+    red, green = result(red_job), result(green_job)
+    colours = (red["colour"], green["colour"])
     if colours != ("red", "green"):
         raise BenchError(f"the pytest kata went {colours}, not red then green")
-    return RedGreen(red_s, red["result"]["duration_ms"], green_s, green["result"]["duration_ms"])
+    return RedGreen(red_s, red["duration_ms"], green_s, green["duration_ms"])

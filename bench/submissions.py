@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import redis
 
-from bench.session import Api
+from client import RunnerClient
 
 Target = tuple[str, str]  # kata id, avatar
 OWN_COMMANDS = frozenset({"info"})  # the bench's own reading of the counters
@@ -28,17 +28,17 @@ class Submissions:
 
 
 def measure(
-    api: Api, client: redis.Redis, targets: Sequence[Target], image: str, count: int
+    runner: RunnerClient, client: redis.Redis, targets: Sequence[Target], image: str, count: int
 ) -> Submissions:
     """count sequential POST runs on one keep-alive session, spread over targets."""
     for kata_id, avatar in targets[:10]:  # warm: connections, scripts loaded
-        api.run(kata_id, avatar, image, {"cyber-dojo.sh": "true"})
+        runner.run(kata_id, avatar, image, {"cyber-dojo.sh": "true"})
     before = command_calls(client)
     seconds = []
     for i in range(count):
         kata_id, avatar = targets[i % len(targets)]
         started = time.perf_counter()
-        api.run(kata_id, avatar, image, {"cyber-dojo.sh": "true"})
+        runner.run(kata_id, avatar, image, {"cyber-dojo.sh": "true"})
         seconds.append(time.perf_counter() - started)
     after = command_calls(client)
     used = {

@@ -7,21 +7,21 @@ from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from bench import session
 from bench.raw import RawFloor
-from bench.session import Api
 
 Target = tuple[str, str]  # kata id, avatar
 
 
 def runner_rate(url: str, targets: Sequence[Target], runs: int, image: str) -> float:
     """Runs per second: runs submitted round-robin over targets at once, until the last ends."""
-    api = Api(url)
+    runner = session.connect(url)
     by_kata: dict[Target, list[str]] = defaultdict(list)
     started = time.perf_counter()
     for i in range(runs):
         kata_id, avatar = targets[i % len(targets)]
-        by_kata[(kata_id, avatar)].append(api.run(kata_id, avatar, image))
-    api.close()
+        by_kata[(kata_id, avatar)].append(runner.run(kata_id, avatar, image)["job_id"])
+    runner.close()
     with ThreadPoolExecutor(len(by_kata)) as pool:
         ended = list(pool.map(lambda ids: _wait_in_order(url, ids), by_kata.values()))
     return runs / (max(ended) - started)
@@ -29,13 +29,13 @@ def runner_rate(url: str, targets: Sequence[Target], runs: int, image: str) -> f
 
 def _wait_in_order(url: str, job_ids: Sequence[str]) -> float:
     """When the last of a kata's jobs (which end in order) was seen ending."""
-    api = Api(url)
+    runner = session.connect(url)
     try:
         for job_id in job_ids:
-            api.done(job_id)
+            session.done(runner, job_id)
         return time.perf_counter()
     finally:
-        api.close()
+        runner.close()
 
 
 def raw_rate(raw: RawFloor, targets: Sequence[Target], runs: int, threads: int) -> float:

@@ -57,14 +57,6 @@ def filename_problem(filename: str) -> str | None:
     return None
 
 
-def check_filename(filename: str, field: str) -> str:
-    """Returns filename when it is legal, else raises InvalidRequest naming the field."""
-    problem = filename_problem(filename)
-    if problem:
-        raise InvalidRequest(f"{field}: {filename!r} {problem}")
-    return filename
-
-
 def check_max_seconds(max_seconds: int) -> int:
     """Returns max_seconds when it is an integer 1..20."""
     if isinstance(max_seconds, bool) or max_seconds not in MAX_SECONDS_RANGE:

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 import redis
 
-from runner.settings import Settings
-from tests.services import (
+from harness.services import (
     RedisServer,
     celery_beat,
     celery_worker,
@@ -18,6 +17,7 @@ from tests.services import (
     gunicorn,
     wait_for,
 )
+from runner.settings import Settings
 from tests.stack import Stack, stack_env
 from worker.engine import DockerEngine
 from worker.host import Host

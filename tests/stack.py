@@ -11,11 +11,11 @@ from typing import Any
 
 import requests
 
-from runner.settings import Settings
-from tests.services import (
+from harness.services import (
     RedisServer,
     Service,
 )
+from runner.settings import Settings
 
 LEASE_TTL_S = 3
 SWEEP_INTERVAL_S = 1

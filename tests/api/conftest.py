@@ -9,8 +9,8 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from harness.services import RedisServer
 from runner.settings import Settings
-from tests.services import RedisServer
 
 
 class Woken(list[str]):

@@ -8,9 +8,9 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from harness.services import RedisServer
 from tests.api.conftest import Woken, make_app, snapshot
 from tests.conftest import SHELL
-from tests.services import RedisServer
 
 KATA = "/katas/5A0F8E2B1C"
 RUN = KATA + "/avatars/lion/runs"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+from harness.services import RedisServer
 from tests.api.conftest import Woken, make_app
-from tests.services import RedisServer
 
 
 def test_no_request_gets_a_server_error(api_redis: RedisServer) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import redis
 from flask.testing import FlaskClient
 
+from harness.services import RedisServer
 from runner.mailbox import Mailbox
 from tests.api.conftest import Woken, make_app
 from tests.api.test_errors import KATA, RUN, run
-from tests.services import RedisServer
 
 
 def test_submissions_before_the_kata_drain_starts_send_one_message(

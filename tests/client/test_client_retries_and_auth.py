@@ -12,10 +12,10 @@ import redis
 import requests
 
 from client import ApiError, RunnerClient
+from harness.services import ROOT, RedisServer, free_port
 from tests.api.conftest import Woken, make_app
 from tests.client.conftest import serving
 from tests.conftest import SHELL, new_kata_id
-from tests.services import ROOT, RedisServer, free_port
 
 
 def test_a_503_is_retried_until_redis_is_back_and_then_the_call_succeeds(tmp_path: Path) -> None:

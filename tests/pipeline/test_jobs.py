@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import redis
 
+from harness.services import wait_for
 from runner import keys
 from tests.conftest import PYTHON, SHELL, new_kata_id
-from tests.services import wait_for
 from tests.stack import LEASE_TTL_S, SWEEP_INTERVAL_S, Stack
 from worker.host import JOB_LABEL, Host
 

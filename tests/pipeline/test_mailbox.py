@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import redis
 
+from harness.services import wait_for
 from runner import keys
 from runner.clock import epoch, now_iso
 from runner.jobs import Jobs
@@ -109,9 +108,13 @@ def test_the_run_time_is_due_once_per_interval_for_the_whole_service(
 ) -> None:
     one = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)
     other = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)  # another worker process
-    assert one.run_at_due(KATA, 0.3)
-    assert not one.run_at_due(KATA, 0.3) and not other.run_at_due(KATA, 0.3)
-    assert other.run_at_due("Kata0043", 0.3)  # per kata
-    time.sleep(0.4)
-    assert other.run_at_due(KATA, 0.3)
+    assert one.run_at_due(KATA, 60)
+    assert not one.run_at_due(KATA, 60) and not other.run_at_due(KATA, 60)
+    assert other.run_at_due("Kata0043", 60)  # per kata
     assert one.run_at_due(KATA, 0) and one.run_at_due(KATA, 0)  # 0: every run
+
+
+def test_the_run_time_is_due_again_once_its_interval_has_passed(redis_client: redis.Redis) -> None:
+    mailbox = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)
+    assert mailbox.run_at_due(KATA, 0.2)
+    wait_for(lambda: mailbox.run_at_due(KATA, 0.2), 10, "the run time due again")

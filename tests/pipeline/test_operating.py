@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.services import ROOT, RedisServer, Registry, celery_worker, wait_for
 from runner.jobs import Jobs
 from runner.settings import Settings
 from tests.conftest import SHELL, sdk
-from tests.services import ROOT, RedisServer, Registry, celery_worker, wait_for
 from tests.stack import Stack, stack_env
 from worker.host import Host
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.services import RedisServer, celery_worker, wait_for
 from runner.queueing import DRAIN, celery_app
 from runner.settings import Settings
 from tests.api.conftest import Woken, make_app
 from tests.conftest import SHELL, new_kata_id
-from tests.services import RedisServer, celery_worker, wait_for
 from tests.stack import stack_env
 
 

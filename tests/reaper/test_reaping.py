@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta
 
+from harness.services import ROOT, RedisServer, runner_env
 from reaper.expiry import Records
 from reaper.index import KataIndex, read_times, runner_volumes
 from reaper.reaping import reap
@@ -14,7 +15,6 @@ from runner import keys
 from tests.conftest import SHELL, new_kata_id, sdk
 from tests.reaper.conftest import NOW
 from tests.sandbox.conftest import Ops
-from tests.services import ROOT, RedisServer, runner_env
 from worker.host import Host
 from worker.pipeline import Context
 

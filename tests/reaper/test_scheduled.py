@@ -9,10 +9,10 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from api.app import create_app
+from harness.services import RedisServer, celery_beat, celery_worker, wait_for
 from runner.settings import Settings
 from tests.conftest import SHELL, new_kata_id
 from tests.reaper.test_reaping import volume_exists
-from tests.services import RedisServer, celery_beat, celery_worker, wait_for
 from tests.stack import stack_env
 from worker.host import Host
 

@@ -1,6 +1,7 @@
-"""Real services for the tests: a Redis server, Celery workers and beat, gunicorn.
+"""Real services on loopback for the tests and the bench: a Redis server, Celery workers and
+beat, gunicorn, a docker registry.
 
-Each is started on loopback on a free port, and stopped by its own pid.
+Each is started on a free port of 127.0.0.1, and stopped by its own pid.
 """
 
 from __future__ import annotations

@@ -79,8 +79,9 @@ class Service:
 class RedisServer(Service):
     """redis-server on its own port and folder, AOF on, no eviction."""
 
-    def __init__(self, log_dir: Path, port: int | None = None) -> None:
+    def __init__(self, log_dir: Path, port: int | None = None, maxmemory: str = "256mb") -> None:
         self.port = port or free_port()
+        self.maxmemory = maxmemory
         self.dir = log_dir / f"redis-{self.port}"
         self.dir.mkdir(exist_ok=True)
         argv = [
@@ -95,6 +96,8 @@ class RedisServer(Service):
             "yes",
             "--save",
             "",
+            "--maxmemory",
+            maxmemory,
             "--maxmemory-policy",
             "noeviction",
             "--protected-mode",
@@ -106,7 +109,7 @@ class RedisServer(Service):
 
     def restart(self) -> RedisServer:
         self.stop()
-        return RedisServer(self.dir.parent, self.port)
+        return RedisServer(self.dir.parent, self.port, self.maxmemory)
 
 
 def runner_env(settings_env: dict[str, str]) -> dict[str, str]:

@@ -68,10 +68,13 @@ class Settings(BaseSettings):
     stack_bytes: int = 8 * MiB
     tmpfs_bytes: int = 64 * MiB
     # What a run hands back: the first output_bytes of stdout and of stderr, files up to
-    # file_bytes each, at most max_created created files.
+    # file_bytes each, at most max_created created and max_changed changed files, and at
+    # most result_bytes of JSON in all (what Redis keeps of the run for job_ttl_s).
     output_bytes: int = 50 * KiB
     file_bytes: int = 50 * KiB
     max_created: int = 16
+    max_changed: int = 64
+    result_bytes: int = 1 * MiB
     # How long past max_seconds the runner waits for the in-container timer before it kills
     # the container itself.
     kill_grace_s: float = 1.5

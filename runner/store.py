@@ -26,3 +26,6 @@ def redis_errors() -> Iterator[None]:
         raise Unavailable(f"redis does not answer: {error}") from error
     except redis.exceptions.BusyLoadingError as error:
         raise Unavailable("redis is loading its data") from error
+    except redis.exceptions.OutOfMemoryError as error:
+        # maxmemory with noeviction: Redis refuses writes rather than dropping what it holds.
+        raise Unavailable("redis is out of memory: it accepts no more jobs for now") from error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import TypedDict
 
@@ -27,6 +28,7 @@ class RunResult(TypedDict):
     created: dict[str, Capped]
     changed: dict[str, Capped]
     deleted: list[str]
+    files_truncated: bool  # created or changed files were left out by the result's bounds
 
 
 def run_result(
@@ -40,6 +42,8 @@ def run_result(
     output_bytes: int,
     file_bytes: int,
     max_created: int,
+    max_changed: int,
+    result_bytes: int,
 ) -> RunResult:
     """Caps, decodes and judges one run.
 
@@ -62,7 +66,14 @@ def run_result(
         colour = "faulty"
     else:
         colour = rules.colour(stdout["content"], stderr["content"], status)
-    created = _text_files(frames.created, file_bytes)
+    files, files_truncated = bounded(
+        {
+            "changed": _text_files(frames.changed, file_bytes),
+            "created": _text_files(frames.created, file_bytes),
+        },
+        {"changed": max_changed, "created": max_created},
+        result_bytes - _json_bytes(stdout) - _json_bytes(stderr),
+    )
     return {
         "stdout": stdout,
         "stderr": stderr,
@@ -71,10 +82,38 @@ def run_result(
         "timed_out": timed_out,
         "oom_killed": oom_killed,
         "duration_ms": frames.duration_ms if frames.duration_ms is not None else elapsed_ms,
-        "created": dict(sorted(created.items())[:max_created]),
-        "changed": dict(sorted(_text_files(frames.changed, file_bytes).items())),
+        "created": files["created"],
+        "changed": files["changed"],
         "deleted": sorted(name for name in map(_filename, frames.deleted) if name is not None),
+        "files_truncated": files_truncated,
     }
+
+
+def bounded(
+    files: dict[str, dict[str, Capped]], most: dict[str, int], budget_bytes: int
+) -> tuple[dict[str, dict[str, Capped]], bool]:
+    """Each kind's files, in name order, at most most[kind] of them, while their JSON fits in
+    budget_bytes (kinds in the order given); and whether any file was left out.
+
+    The budget counts JSON, not content: escaping makes a control byte six bytes of the
+    result that Redis stores.
+    """
+    kept: dict[str, dict[str, Capped]] = {}
+    left_out = False
+    for kind, found in files.items():
+        kept[kind] = {}
+        for name, capped in sorted(found.items()):
+            size = _json_bytes({name: capped})
+            if len(kept[kind]) >= most[kind] or size > budget_bytes:
+                left_out = True
+                continue
+            kept[kind][name] = capped
+            budget_bytes -= size
+    return kept, left_out
+
+
+def _json_bytes(value: object) -> int:
+    return len(json.dumps(value).encode())
 
 
 def _text_files(files: dict[bytes, bytes], limit: int) -> dict[str, Capped]:

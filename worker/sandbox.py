@@ -253,6 +253,8 @@ def _judge(
         output_bytes=settings.output_bytes,
         file_bytes=settings.file_bytes,
         max_created=settings.max_created,
+        max_changed=settings.max_changed,
+        result_bytes=settings.result_bytes,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from worker.colour import parse_rules
@@ -23,6 +24,8 @@ def result(frames: Frames, **given: Any) -> dict[str, Any]:
         "output_bytes": 5,
         "file_bytes": 4,
         "max_created": 2,
+        "max_changed": 3,
+        "result_bytes": 1024 * 1024,
     }
     options.update(given)
     return dict(run_result(frames, **options))
@@ -79,6 +82,35 @@ def test_only_text_files_return_capped_and_created_at_most_max_sorted() -> None:
     }
     assert r["changed"] == {"z.txt": {"content": "zz", "truncated": False}}
     assert r["deleted"] == ["x", "y"]
+    assert r["files_truncated"] is True  # c.txt was left out
+
+
+def test_changed_files_are_bounded_in_count_and_say_so() -> None:
+    frames = Frames(status=0, changed={f"{n:04}.txt".encode(): b"x" for n in range(1000)})
+    r = result(frames)
+    assert list(r["changed"]) == ["0000.txt", "0001.txt", "0002.txt"]
+    assert r["files_truncated"] is True
+    assert result(Frames(status=0, changed={b"a": b"x"}))["files_truncated"] is False
+
+
+def test_the_whole_result_is_bounded_in_json_bytes_escapes_counted() -> None:
+    # A control byte is six bytes of JSON: 4 of them are 24 of the budget, not 4.
+    escaped = b"\x01" * 4
+    frames = Frames(
+        status=0,
+        stdout=b"o",
+        changed={b"a.txt": b"\x01\x01\x01\x01", b"b.txt": b"\x01\x01\x01\x01"},
+        created={b"c.txt": b"c"},
+    )
+    one_file = len(json.dumps({"a.txt": {"content": escaped.decode(), "truncated": False}}))
+    outputs = len(json.dumps({"content": "o", "truncated": False})) + len(
+        json.dumps({"content": "", "truncated": False})
+    )
+    r = result(frames, file_bytes=100, result_bytes=outputs + one_file + 5)
+    assert list(r["changed"]) == ["a.txt"] and r["created"] == {}
+    assert r["files_truncated"] is True
+    stored = json.dumps(r["stdout"]) + json.dumps(r["stderr"]) + json.dumps(r["changed"])
+    assert len(stored) <= outputs + one_file + 5
 
 
 def test_a_whole_report_needs_no_exit_code_from_the_engine() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from runner.settings import Settings, normalise_image_name
@@ -49,3 +51,14 @@ def test_the_default_allow_list_admits_exactly_the_local_images(
 )
 def test_an_untagged_image_means_latest(given: str, normal: str) -> None:
     assert normalise_image_name(given) == normal
+
+
+def test_the_redis_that_make_up_and_compose_start_has_a_memory_bound_and_never_evicts() -> None:
+    root = Path(__file__).resolve().parents[2]
+    procfile = next(
+        line for line in (root / "Procfile").read_text().splitlines() if line.startswith("redis:")
+    )
+    compose = (root / "docker-compose.yml").read_text()
+    for config in (procfile, compose):
+        assert "--maxmemory" in config and "RUNNER_REDIS_MAXMEMORY" in config
+        assert "noeviction" in config

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from api.schemas import Accepted, Error, Job, Kata
+from runner.identifiers import AVATARS
 from runner.models import NewAvatar, NewKata, PullImage, Run
 
 REF = "#/components/schemas/{model}"
@@ -31,7 +32,7 @@ AVATAR = {
     "name": "avatar_name",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": "^[a-z]+$"},
+    "schema": {"type": "string", "enum": list(AVATARS)},
     "description": "one of the 64 avatar names",
 }
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}

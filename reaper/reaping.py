@@ -91,6 +91,13 @@ def reap_kata(
             report.skipped_busy += 1
             log.info("reaper: kata %s has jobs queued: skipped", kata_id)
             return
+        # Decided again under the lease: a job that ended since the first look moved the
+        # kata's time, and no job can end now until the lease is let go.
+        records = index.records(kata_id)
+        decision = decide(records, now, ttl)
+        if not decision.expired:
+            log.info("reaper: kata %s was touched meanwhile: kept", kata_id)
+            return
         sandbox.old_kata(ctx.host, ctx.images, Job(kata_id, OldKata()))
         index.forget(kata_id)
         metrics.VOLUMES_REAPED.inc()

@@ -6,16 +6,18 @@ order, fences, what is removed and what is kept, what is recorded.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 
-from reaper.reaping import Report, remove_leaked_containers
+from reaper.expiry import Records
+from reaper.index import KataIndex
+from reaper.reaping import Report, reap_kata, remove_leaked_containers
 from runner import keys
 from runner.clock import now_iso
 from runner.jobs import Jobs
-from runner.mailbox import Mailbox
+from runner.mailbox import Lease, Mailbox
 from runner.models import NewAvatar, NewKata, OldKata, Run
 from runner.settings import Settings
 from worker.colour import COLOUR_RULES_LABEL
@@ -145,3 +147,25 @@ def test_the_reaper_removes_old_containers_of_no_running_job_and_keeps_the_rest(
     remove_leaked_containers(ctx, now, report, dry_run=False)
     assert report.containers_removed == 1 and engine.removed == [crashed]
     assert {c.id for c in engine.containers(ctx.host.ours())} == {alive, young}
+
+
+def test_the_reaper_decides_again_under_the_lease(
+    ctx: Context, engine: StubEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    long_ago = datetime(2026, 11, 1, tzinfo=UTC)
+    index = KataIndex(ctx.mailbox.redis)
+    engine.create_volume(ctx.host.volume_name(KATA), ctx.host.labels(KATA, "kata"))
+    index.touch(KATA, Records(hello_at=now_iso(long_ago)), long_ago)
+    acquire = ctx.mailbox.acquire
+
+    def a_run_ends_first(kata_id: str, holder: str) -> Lease | None:
+        index.touch(kata_id, Records(run_at=now_iso(now)), now)  # as a job's finish does
+        return acquire(kata_id, holder)
+
+    monkeypatch.setattr(ctx.mailbox, "acquire", a_run_ends_first)
+    report = Report()
+    reap_kata(ctx, index, KATA, now, timedelta(days=7), report, dry_run=False)
+    assert report.deleted == 0
+    assert engine.volume(ctx.host.volume_name(KATA)) is not None
+    assert ctx.mailbox.holder(KATA) is None

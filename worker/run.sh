@@ -1,4 +1,7 @@
-# The run script. It runs inside the run container, as the avatar's uid, with a POSIX sh.
+# The run script. It runs inside the run container, as the avatar's uid, with a POSIX sh,
+# after the preamble worker/scripts.py puts before it: the exit codes (EXIT_...), the run's
+# bookkeeping folder ($WORK, in the container's own /tmp) and where the processes ($PROC) and
+# the memory cgroup ($CGROUP) are read.
 # Arguments: max_seconds, the output cap (bytes kept + 1), the file cap (bytes kept + 1), what
 # stdin holds, then the filenames to delete:
 #   none    nothing;
@@ -17,11 +20,11 @@
 set -u
 max_seconds=$1 out_cap=$2 file_cap=$3 request=$4
 shift 4
-r=/tmp/.runner
+r=$WORK
 nl='
 '
-mkdir -m 700 "$r" "$r/before" || exit 90
-cd "$CYBER_DOJO_SANDBOX" 2>/dev/null || exit 91
+mkdir -m 700 "$r" "$r/before" || exit "$EXIT_NO_WORK_FOLDER"
+cd "$CYBER_DOJO_SANDBOX" 2>/dev/null || exit "$EXIT_NO_SANDBOX"
 
 # Removes the files named by the staged deleted/<n>/<filename>: globs find each name, so none
 # is ever parsed; rm takes them in batches of about 64 KiB.
@@ -52,7 +55,7 @@ remove_batch() {
 case $request in
   files) tar -x -f - 2>/dev/null ;;
   staged)
-    mkdir "$r/in" && tar -x -f - -C "$r/in" || exit 92
+    mkdir "$r/in" && tar -x -f - -C "$r/in" || exit "$EXIT_BAD_REQUEST"
     [ -d "$r/in/deleted" ] && remove_staged
     if [ -d "$r/in/files" ]; then
       (cd "$r/in/files" && tar -c -f - .) | tar -x -f - 2>/dev/null
@@ -117,14 +120,14 @@ po=$!
 { head -c "$out_cap" > "$r/stderr"; exec cat > /dev/null; } < "$r/e" &
 pe=$!
 
-read -r up _ < /proc/uptime
+read -r up _ < "$PROC/uptime"
 started=${up%.*}${up#*.}
 sh ./cyber-dojo.sh > "$r/o" 2> "$r/e" < /dev/null &
 child=$!
 { sleep "$max_seconds"; : > "$r/timed_out"; kill -9 "$child"; } 2>/dev/null &
 wait "$child" 2>/dev/null
 status=$?
-read -r up _ < /proc/uptime
+read -r up _ < "$PROC/uptime"
 ended=${up%.*}${up#*.}
 
 # SIGKILLs every process but init, this shell and the drainers (and their children),
@@ -132,10 +135,10 @@ ended=${up%.*}${up#*.}
 kill_others() {
   while :; do
     killed=0
-    for p in /proc/[0-9]*; do
-      p=${p#/proc/}
+    for p in "$PROC"/[0-9]*; do
+      p=${p#"$PROC"/}
       case $p in 1|$$|$po|$pe) continue ;; esac
-      { read -r stat < "/proc/$p/stat"; } 2>/dev/null || continue
+      { read -r stat < "$PROC/$p/stat"; } 2>/dev/null || continue
       set -- ${stat##*) }
       case ${2-} in $po|$pe) continue ;; esac
       kill -9 "$p" 2>/dev/null && killed=1
@@ -169,7 +172,7 @@ header U "$(( (ended - started) * 10 ))" 0
 [ -e "$r/timed_out" ] && header T 1 0
 # How many processes the kernel killed for memory in this container (cgroup v1, else v2):
 # with it, the worker need not ask the engine whether the container ran out of memory.
-for f in /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do
+for f in "$CGROUP/memory/memory.oom_control" "$CGROUP/memory.events"; do
   [ -r "$f" ] || continue
   while read -r key value; do
     [ "$key" = oom_kill ] && header K "$value" 0

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import sys
 from enum import IntEnum, unique
 from importlib import resources
+from pathlib import Path
 
 from runner.identifiers import SANDBOX_GID
 
@@ -88,3 +90,14 @@ def install_step() -> list[str]:
     """admin.sh's arguments that install this run script in a volume laid out without it (its
     stdin: RUN_SCRIPT)."""
     return ["script", RUN_SCRIPT_FILE]
+
+
+def write_scripts(folder: Path) -> None:
+    """Writes the scripts as they run into folder: what `make lint` runs shellcheck on."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "run.sh").write_text(RUN_SCRIPT)
+    (folder / "admin.sh").write_text(ADMIN_SCRIPT)
+
+
+if __name__ == "__main__":
+    write_scripts(Path(sys.argv[1]))

@@ -26,6 +26,11 @@ lint: bootstrap
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	@# The runner's scripts as they run (the preamble of exit codes and paths, then the file),
+	@# so their line numbers are 3 more than the file's.
+	$(PY) -m worker.scripts .run/shellcheck
+	shellcheck --shell=sh .run/shellcheck/run.sh .run/shellcheck/admin.sh
+	shellcheck scripts/*.sh images/build.sh
 
 images:
 	bash images/build.sh

@@ -16,6 +16,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v docker-registry >/dev/null || missing+=(docker-registry)  # tests pull from it
+command -v shellcheck >/dev/null || missing+=(shellcheck)  # make lint
+command -v dash >/dev/null || missing+=(dash)  # the scripts' tests run them under dash too
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { say "need root to install ${missing[*]}"; exit 1; }
   say "installing ${missing[*]}"

@@ -1,4 +1,7 @@
-# The run script. It runs inside the run container, as the avatar's uid, with a POSIX sh.
+# The run script. It runs inside the run container, as the avatar's uid, with a POSIX sh,
+# after the preamble worker/scripts.py puts before it: the exit codes (EXIT_...), the run's
+# bookkeeping folder ($WORK, in the container's own /tmp) and where the processes ($PROC) and
+# the memory cgroup ($CGROUP) are read.
 # Arguments: max_seconds, the output cap (bytes kept + 1), the file cap (bytes kept + 1), what
 # stdin holds, then the filenames to delete:
 #   none    nothing;
@@ -13,223 +16,286 @@
 # /sandboxes/.runner or the read-only root filesystem.
 # A process costs about a millisecond (more with coreutils than busybox), so the script starts
 # few, and no more for more files: about twenty for a run that changes nothing, two more for
-# any number of created or changed files.
+# any number of created or changed files. Functions (and their redirections), globs and tests
+# start none.
 set -u
-max_seconds=$1 out_cap=$2 file_cap=$3 request=$4
-shift 4
-r=/tmp/.runner
 nl='
 '
-mkdir -m 700 "$r" "$r/before" || exit 90
-cd "$CYBER_DOJO_SANDBOX" 2>/dev/null || exit 91
+
+main() {  # max_seconds out_cap file_cap request [filename...]
+  max_seconds=$1 out_cap=$2 file_cap=$3 request=$4
+  shift 4
+  enter_sandbox
+  apply_request "$@"
+  record_before
+  run_cyber_dojo
+  report
+}
+
+# The bookkeeping folder, then the sandbox as the working folder.
+enter_sandbox() {
+  mkdir -m 700 "$WORK" "$WORK/before" || exit "$EXIT_NO_WORK_FOLDER"
+  cd "$CYBER_DOJO_SANDBOX" 2>/dev/null || exit "$EXIT_NO_SANDBOX"
+}
+
+# The request: deletions first, then writes.
+apply_request() {  # [filename...]
+  [ $# -eq 0 ] || rm -f -- "$@" 2>/dev/null
+  case $request in
+    files) tar -x -f - 2>/dev/null ;;
+    staged) apply_staged ;;
+  esac
+}
+
+apply_staged() {
+  mkdir "$WORK/in" && tar -x -f - -C "$WORK/in" || exit "$EXIT_BAD_REQUEST"
+  [ ! -d "$WORK/in/deleted" ] || remove_staged
+  if [ -d "$WORK/in/files" ]; then
+    (cd "$WORK/in/files" && tar -c -f - .) | tar -x -f - 2>/dev/null
+    chmod 700 .   # extracting `./` copied the staging folder's mode onto the sandbox
+  fi
+}
 
 # Removes the files named by the staged deleted/<n>/<filename>: globs find each name, so none
 # is ever parsed; rm takes them in batches of about 64 KiB.
 remove_staged() {
-  n=0 size=0
-  for d in "$r/in/deleted"/*; do
+  gone=0 size=0
+  for d in "$WORK/in/deleted"/*; do
     f=$d
     while [ -d "$f" ]; do
       for e in "$f"/* "$f"/.[!.]* "$f"/..?*; do [ -e "$e" ] && break; done
       f=$e
     done
-    n=$((n + 1)) size=$((size + ${#f}))
-    eval "gone$n=\${f#\"\$d\"/}"
-    [ "$size" -lt 65536 ] || remove_batch
+    append gone "${f#"$d"/}"
+    size=$((size + ${#f}))
+    [ "$size" -lt 65536 ] || remove_gone
   done
-  remove_batch
-}
-remove_batch() {
-  [ "$n" -gt 0 ] || return 0
-  list= i=1
-  while [ "$i" -le "$n" ]; do list="$list \"\$gone$i\""; i=$((i + 1)); done
-  eval "rm -f -- $list" 2>/dev/null
-  n=0 size=0
+  remove_gone
 }
 
-# The request: deletions first, then writes.
-[ $# -gt 0 ] && rm -f -- "$@" 2>/dev/null
-case $request in
-  files) tar -x -f - 2>/dev/null ;;
-  staged)
-    mkdir "$r/in" && tar -x -f - -C "$r/in" || exit 92
-    [ -d "$r/in/deleted" ] && remove_staged
-    if [ -d "$r/in/files" ]; then
-      (cd "$r/in/files" && tar -c -f - .) | tar -x -f - 2>/dev/null
-      chmod 700 .   # extracting `./` copied the staging folder's mode onto the sandbox
-    fi ;;
-esac
-
-# Every regular file under . (not through a symlink; no fifo or device) as ./name: plain
-# names go, a line each, into $plain, and their folders into $dirs; odd names (a control
-# character or a backslash, which md5sum would split or escape) go to `odd` one by one.
-# Globs and tests are shell builtins.
-walk() {
-  for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do
-    if [ -L "$f" ]; then
-      :
-    elif [ -f "$f" ]; then
-      case $f in
-        *[[:cntrl:]]* | *\\*) odd "$f" ;;
-        *) plain=$plain$nl$f ;;
-      esac
-    elif [ -d "$f" ]; then
-      case $f in *[[:cntrl:]]* | *\\*) ;; *) dirs=$dirs$nl$r/before/$f ;; esac
-      walk "$f"
-    fi
-  done
+remove_gone() {  # removes the files of the list gone, then empties it
+  [ "$gone" -gt 0 ] || return 0
+  refs gone
+  eval "rm -f -- $refs" 2>/dev/null
+  gone=0 size=0
 }
 
-# Writes "md5  ./name" for every plain file into $1, by one md5sum over all of them.
-hash_plain() {
-  : > "$1"
-  [ -z "$plain" ] && return
-  set -f; IFS=$nl
-  md5sum -- $plain > "$1" 2>/dev/null
-  unset IFS; set +f
+# Before the run, the md5 of every file goes into the mirror tree $WORK/before: a file of the
+# same name holding it. The plain ones are listed in $WORK/listed too, hashed by one md5sum.
+record_before() {
+  plain='' folders=''
+  walk . record_odd
+  [ -z "$folders" ] || with_lines "$folders" mkdir -p --
+  hash_plain > "$WORK/listed"
+  while IFS= read -r line; do
+    printf '%s\n' "${line%%  *}" > "$WORK/before/${line#*  }"
+  done < "$WORK/listed"
 }
 
-# Before the run, the md5 of every file goes into the mirror tree $r/before: a file of the
-# same name holding it. The plain ones are listed in $r/listed too.
-odd() {
-  d=$r/before/${1%/*}
+record_odd() {  # ./name: its md5 into the mirror tree, by an md5sum of its own
+  d=$WORK/before/${1%/*}
   [ -d "$d" ] || mkdir -p "$d"
-  md5sum < "$1" > "$r/before/$1" 2>/dev/null
-  : > "$r/odd"
+  md5sum < "$1" > "$WORK/before/$1" 2>/dev/null
+  : > "$WORK/odd"
 }
-plain= dirs=
-walk .
-if [ -n "$dirs" ]; then
-  set -f; IFS=$nl
-  mkdir -p -- $dirs
-  unset IFS; set +f
-fi
-hash_plain "$r/listed"
-while IFS= read -r line; do
-  printf '%s\n' "${line%%  *}" > "$r/before/${line#*  }"
-done < "$r/listed"
 
-# Output is drained as it streams: the first out_cap bytes kept, the rest read and dropped,
-# so a flood costs neither memory nor disk, and the writer never sees a broken pipe.
-mkfifo "$r/o" "$r/e"
-{ head -c "$out_cap" > "$r/stdout"; exec cat > /dev/null; } < "$r/o" &
-po=$!
-{ head -c "$out_cap" > "$r/stderr"; exec cat > /dev/null; } < "$r/e" &
-pe=$!
+# Runs cyber-dojo.sh for at most max_seconds, its output drained as it streams: the first
+# out_cap bytes kept, the rest read and dropped, so a flood costs neither memory nor disk, and
+# the writer never sees a broken pipe. Sets $status and $duration_ms.
+run_cyber_dojo() {
+  mkfifo "$WORK/o" "$WORK/e"
+  { head -c "$out_cap" > "$WORK/stdout"; exec cat > /dev/null; } < "$WORK/o" &
+  out_drainer=$!
+  { head -c "$out_cap" > "$WORK/stderr"; exec cat > /dev/null; } < "$WORK/e" &
+  err_drainer=$!
+  read_uptime
+  started=$uptime
+  sh ./cyber-dojo.sh > "$WORK/o" 2> "$WORK/e" < /dev/null &
+  child=$!
+  { sleep "$max_seconds"; : > "$WORK/timed_out"; kill -9 "$child"; } 2>/dev/null &
+  wait "$child" 2>/dev/null
+  status=$?
+  read_uptime
+  duration_ms=$(((uptime - started) * 10))
+  kill_others
+  wait "$out_drainer" "$err_drainer"
+}
 
-read -r up _ < /proc/uptime
-started=${up%.*}${up#*.}
-sh ./cyber-dojo.sh > "$r/o" 2> "$r/e" < /dev/null &
-child=$!
-{ sleep "$max_seconds"; : > "$r/timed_out"; kill -9 "$child"; } 2>/dev/null &
-wait "$child" 2>/dev/null
-status=$?
-read -r up _ < /proc/uptime
-ended=${up%.*}${up#*.}
+read_uptime() {  # sets $uptime: the seconds since boot, in hundredths
+  read -r uptime _ < "$PROC/uptime"
+  uptime=${uptime%.*}${uptime#*.}
+}
 
 # SIGKILLs every process but init, this shell and the drainers (and their children),
 # until a pass finds none: background jobs, the timer, anything that escaped its group.
 kill_others() {
   while :; do
     killed=0
-    for p in /proc/[0-9]*; do
-      p=${p#/proc/}
-      case $p in 1|$$|$po|$pe) continue ;; esac
-      { read -r stat < "/proc/$p/stat"; } 2>/dev/null || continue
+    for p in "$PROC"/[0-9]*; do
+      p=${p#"$PROC"/}
+      case $p in 1 | "$$" | "$out_drainer" | "$err_drainer") continue ;; esac
+      { read -r stat < "$PROC/$p/stat"; } 2>/dev/null || continue
+      # The fields after the command's name, which may hold spaces and parentheses: the
+      # state, then the parent's pid. Split on purpose.
+      # shellcheck disable=SC2086
       set -- ${stat##*) }
-      case ${2-} in $po|$pe) continue ;; esac
+      case ${2-} in "$out_drainer" | "$err_drainer") continue ;; esac
       kill -9 "$p" 2>/dev/null && killed=1
     done
     [ "$killed" = 0 ] && return
   done
 }
-kill_others
-wait "$po" "$pe"
 
-# The report. header: a header now, and the file to send in the body (after the end header).
-body=0
+# The report: how the run ended, the created and changed files, the deleted ones, then the
+# contents of the headers.
+report() {
+  bodies=0
+  header S "$status" 0
+  header U "$duration_ms" 0
+  [ ! -e "$WORK/timed_out" ] || header T 1 0
+  report_oom_kills
+  plain='' folders=''
+  walk . report_odd
+  report_output_and_plain
+  report_deleted
+  header . '' 0
+  [ "$bodies" -gt 0 ] || exit 0
+  refs bodies
+  eval "exec cat -- $refs"
+}
+
+# How many processes the kernel killed for memory in this container (cgroup v1, else v2):
+# with it, the worker need not ask the engine whether the container ran out of memory.
+report_oom_kills() {
+  for f in "$CGROUP/memory/memory.oom_control" "$CGROUP/memory.events"; do
+    [ -r "$f" ] || continue
+    while read -r key value; do
+      [ "$key" != oom_kill ] || header K "$value" 0
+    done < "$f" 2>/dev/null
+    break
+  done
+}
+
+report_odd() {  # ./name: reported at once when created or changed, hashed by an md5sum of its own
+  h=$(md5sum < "$1" 2>/dev/null) || return
+  change_of "$1" "$h"
+  [ -z "$change" ] || file_header "$change" "$1" "$(wc -c < "$1")"
+}
+
+# stdout and stderr, then the created and changed plain files, all sized by one wc in the
+# order of $WORK/report.
+report_output_and_plain() {
+  hash_plain > "$WORK/after"
+  while IFS= read -r line; do
+    f=${line#*  }
+    change_of "$f" "${line%%  *}"
+    [ -z "$change" ] || printf '%s%s\n' "$change" "$f"
+  done < "$WORK/after" > "$WORK/report"
+  names=$WORK/stdout$nl$WORK/stderr
+  while IFS= read -r line; do names=$names$nl${line#?}; done < "$WORK/report"
+  with_lines "$names" wc -c -- > "$WORK/sizes" 2>/dev/null
+  {
+    read -r size _ && header O '' "$size" "$WORK/stdout"
+    read -r size _ && header E '' "$size" "$WORK/stderr"
+    while IFS= read -r line <&3 && read -r size _; do
+      file_header "${line%"${line#?}"}" "${line#?}" "$size"
+    done 3< "$WORK/report"
+  } < "$WORK/sizes"
+}
+
+# Deleted: files recorded before the run that are no longer regular files.
+report_deleted() {
+  while IFS= read -r line; do
+    f=${line#*  }
+    if [ ! -f "$f" ] || [ -L "$f" ]; then header X "${f#./}" 0; fi
+  done < "$WORK/listed"
+  [ -e "$WORK/odd" ] || return 0
+  # Odd names are not listed: the mirror tree is searched for them.
+  # shellcheck disable=SC2016  # the inner script's variables are its own
+  find "$WORK/before" -type f -path '*[[:cntrl:]\\]*' -exec sh -c '
+    before=$1
+    shift
+    for f; do
+      f=.${f#"$before"}
+      [ -f "$f" ] && [ ! -L "$f" ] || printf "X%s\0%s\n" "${f#./}" 0
+    done' sh "$WORK/before" {} +
+}
+
+# A header now; the content of the file named follows the end header.
 header() {  # kind, name, size, [file]
   printf '%s%s\0%s\n' "$1" "$2" "$3"
-  [ -n "${4-}" ] || return 0
-  body=$((body + 1))
-  eval "body$body=\$4"
+  [ -z "${4-}" ] || append bodies "$4"
 }
+
 # A created or changed file: its first file_cap bytes.
 file_header() {  # kind, ./name, size
   if [ "$3" -lt "$file_cap" ]; then
     header "$1" "${2#./}" "$3" "$2"
   else
-    head -c "$file_cap" < "$2" > "$r/cut$body"
-    header "$1" "${2#./}" "$file_cap" "$r/cut$body"
+    head -c "$file_cap" < "$2" > "$WORK/cut$bodies"
+    header "$1" "${2#./}" "$file_cap" "$WORK/cut$bodies"
   fi
 }
 
-header S "$status" 0
-header U "$(( (ended - started) * 10 ))" 0
-[ -e "$r/timed_out" ] && header T 1 0
-# How many processes the kernel killed for memory in this container (cgroup v1, else v2):
-# with it, the worker need not ask the engine whether the container ran out of memory.
-for f in /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do
-  [ -r "$f" ] || continue
-  while read -r key value; do
-    [ "$key" = oom_kill ] && header K "$value" 0
-  done < "$f" 2>/dev/null
-  break
-done
+# Every regular file under the folder (not through a symlink; no fifo or device) as
+# folder/name: plain names go, a line each, into $plain, and their folders into $folders;
+# an odd name (a control character or a backslash, which md5sum would split or escape) goes
+# to the handler at once.
+walk() {  # folder, handler of an odd name
+  for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+    if [ -L "$f" ]; then
+      :
+    elif [ -f "$f" ]; then
+      case $f in
+        *[[:cntrl:]]* | *\\*) "$2" "$f" ;;
+        *) plain=$plain$nl$f ;;
+      esac
+    elif [ -d "$f" ]; then
+      case $f in *[[:cntrl:]]* | *\\*) ;; *) folders=$folders$nl$WORK/before/$f ;; esac
+      walk "$f" "$2"
+    fi
+  done
+}
 
 # Created (C) or changed (M): a file whose md5 is not the one in the mirror tree.
-changed() {  # ./name, md5
-  [ -f "$r/before/$1" ] || { kind=C; return 0; }
-  read -r old < "$r/before/$1"
-  kind=M
-  [ "$old" != "$2" ]
+change_of() {  # ./name, md5: sets $change to C, M or nothing
+  if [ ! -f "$WORK/before/$1" ]; then
+    change=C
+  else
+    read -r old < "$WORK/before/$1"
+    if [ "$old" = "$2" ]; then change=; else change=M; fi
+  fi
 }
-# After the run, odd files are hashed and reported one by one.
-odd() {
-  h=$(md5sum < "$1" 2>/dev/null) || return
-  changed "$1" "$h" || return
-  file_header "$kind" "$1" "$(wc -c < "$1")"
+
+hash_plain() {  # prints "md5  ./name" for every plain file, by one md5sum over all of them
+  [ -z "$plain" ] || with_lines "$plain" md5sum -- 2>/dev/null
 }
-plain= dirs=
-walk .
-hash_plain "$r/after"
 
-# Created and changed plain files, then their sizes and stdout's and stderr's, by one wc in
-# the order of $r/report.
-while IFS= read -r line; do
-  f=${line#*  }
-  changed "$f" "${line%%  *}" && printf '%s%s\n' "$kind" "$f"
-done < "$r/after" > "$r/report"
-names=$r/stdout$nl$r/stderr
-while IFS= read -r line; do names=$names$nl${line#?}; done < "$r/report"
-set -f; IFS=$nl
-wc -c -- $names > "$r/sizes" 2>/dev/null
-unset IFS; set +f
-{
-  read -r size _ && header O '' "$size" "$r/stdout"
-  read -r size _ && header E '' "$size" "$r/stderr"
-  while IFS= read -r line <&3 && read -r size _; do
-    file_header "${line%"${line#?}"}" "${line#?}" "$size"
-  done 3< "$r/report"
-} < "$r/sizes"
+with_lines() {  # lines, command...: runs the command with each line as one more argument
+  lines=$1
+  shift
+  set -f
+  IFS=$nl
+  # shellcheck disable=SC2086  # split at newlines only, on purpose
+  set -- "$@" $lines
+  unset IFS
+  set +f
+  "$@"
+}
 
-# Deleted: files recorded before the run that are no longer regular files.
-while IFS= read -r line; do
-  f=${line#*  }
-  [ -f "$f" ] && [ ! -L "$f" ] || header X "${f#./}" 0
-done < "$r/listed"
-if [ -e "$r/odd" ]; then  # odd names are not listed: the mirror tree is searched for them
-  sandbox=$PWD
-  cd "$r/before" && find . -type f -path '*[[:cntrl:]\\]*' -exec sh -c '
-    for f; do
-      [ -f "$0/$f" ] && [ ! -L "$0/$f" ] || printf "X%s\0%s\n" "${f#./}" 0
-    done' "$sandbox" {} +
-  cd "$sandbox"
-fi
+# POSIX sh has no arrays, and a name may hold any byte but NUL: a list is a count ($list) and
+# the items $list_1 ... $list_<count>, which eval sees only as quoted references, never as text.
+append() {  # list, item
+  eval "$1=\$(($1 + 1))"
+  eval "${1}_$(($1))=\$2"
+}
 
-header . '' 0
-[ "$body" -gt 0 ] || exit 0
-files=
-i=1
-while [ "$i" -le "$body" ]; do files="$files \"\$body$i\""; i=$((i + 1)); done
-eval "exec cat -- $files"
+refs() {  # list: sets $refs to "$list_1" "$list_2" ..., to eval
+  i=1 refs=
+  while [ "$i" -le "$(($1))" ]; do
+    refs="$refs \"\$${1}_$i\""
+    i=$((i + 1))
+  done
+}
+
+main "$@"

@@ -8,12 +8,10 @@ starts is removed before it returns.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 import time
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 from runner.errors import AvatarNotFound, ImageNotFound, KataNotFound, RunnerError, VolumeInUse
@@ -26,22 +24,19 @@ from worker.images import Images
 from worker.limits import admin_limits, run_limits
 from worker.protocol import Frames, parse_frames, request_tar, run_request, tar_of
 from worker.results import RunResult, run_result
+from worker.scripts import (
+    ADMIN_SCRIPT,
+    LAUNCHER,
+    RUN_SCRIPT,
+    RUN_SCRIPT_FILE,
+    RUN_SCRIPT_PATH,
+    Exit,
+    install_step,
+    kata_step,
+)
 
 log = logging.getLogger(__name__)
 
-RUN_SCRIPT = resources.files("worker").joinpath("run.sh").read_text()
-# The run script lives in the kata's volume, in root-owned .runner, one file per version of
-# its text: a run container's command then holds a one-line launcher instead of the whole
-# script, which the engine, containerd and runc would otherwise copy, store and parse (about
-# 5 ms of the machine's CPU per run). admin.sh installs it whole or not at all, when the kata
-# is made or, for a volume without this version, before a run is tried again.
-RUN_SCRIPT_FILE = f"run-{hashlib.sha256(RUN_SCRIPT.encode()).hexdigest()[:12]}.sh"
-RUN_SCRIPT_PATH = f"/sandboxes/.runner/{RUN_SCRIPT_FILE}"
-NO_SCRIPT_EXIT = 94  # the launcher: this version of the run script is not in the volume
-LAUNCHER = f'[ -r "$1" ] || exit {NO_SCRIPT_EXIT}; f=$1; shift; . "$f"'
-ADMIN_SCRIPT = resources.files("worker").joinpath("admin.sh").read_text()
-NO_SANDBOX_EXIT = 91  # run.sh and admin.sh: the avatar's sandbox folder does not exist
-NO_LAYOUT_EXIT = 93  # admin.sh: the volume has no .runner folder (new_kata never ran)
 ADMIN_DEADLINE_S = 60.0
 RESULT_BYTES = 64 * 1024 * 1024  # the most of a run script's report the worker reads
 VOLUME_IN_USE_WAIT_S = 10.0
@@ -54,7 +49,7 @@ def new_kata(
     kata_id = check_kata_id(job.kata_id)
     images.colour_rules(job.request.image_name)  # image_not_found before anything is made
     host.engine.create_volume(host.volume_name(kata_id), host.labels(kata_id, "kata"))
-    _admin(host, job, "root", ["kata", _iso(now), RUN_SCRIPT_FILE], stdin=RUN_SCRIPT.encode())
+    _admin(host, job, "root", kata_step(_iso(now)), stdin=RUN_SCRIPT.encode())
     return {}
 
 
@@ -194,10 +189,10 @@ def _contain(
         images.forget(job.request.image_name)
         spec.image = images.image_id(job.request.image_name)
         outcome, frames = _run_once(host, spec, stdin, deadline_s)
-    if frames.status is None and outcome.exit_code == NO_SCRIPT_EXIT:
+    if frames.status is None and outcome.exit_code == Exit.NO_SCRIPT:
         # The launcher stopped before it touched the sandbox: install the script, run again.
         log.info("kata %s has no %s: installing it", job.kata_id, RUN_SCRIPT_FILE)
-        _admin(host, job, "root", ["script", RUN_SCRIPT_FILE], stdin=RUN_SCRIPT.encode())
+        _admin(host, job, "root", install_step(), stdin=RUN_SCRIPT.encode())
         outcome, frames = _run_once(host, spec, stdin, deadline_s)
     return outcome, frames
 
@@ -219,7 +214,7 @@ def _run_once(
 
 def _check_sandbox(host: Host, job: Job[Run], outcome: Outcome, frames: Frames) -> None:
     """Raises when the script found no sandbox: the kata's, or only the avatar's."""
-    if frames.status is None and outcome.exit_code == NO_SANDBOX_EXIT:
+    if frames.status is None and outcome.exit_code == Exit.NO_SANDBOX:
         if host.remove_unmade_volume(host.volume_name(job.kata_id)):
             raise KataNotFound(f"kata {job.kata_id} has no volume: PUT the kata")
         raise AvatarNotFound(f"kata {job.kata_id} has no sandbox for {job.avatar_name}")
@@ -276,9 +271,9 @@ def _admin(host: Host, job: Job[Any], user: str, args: list[str], *, stdin: byte
         limits=admin_limits(host.settings),
     )
     outcome = host.engine.run_container(spec, stdin, ADMIN_DEADLINE_S, 4096)
-    if outcome.exit_code == NO_SANDBOX_EXIT:
+    if outcome.exit_code == Exit.NO_SANDBOX:
         raise AvatarNotFound(f"kata {kata_id} has no sandbox for {job.avatar_name}")
-    if outcome.exit_code == NO_LAYOUT_EXIT:
+    if outcome.exit_code == Exit.NO_LAYOUT:
         raise KataNotFound(f"kata {kata_id} has a volume but no .runner folder: PUT the kata again")
     if outcome.exit_code != 0 or outcome.killed:
         raise RunnerError(

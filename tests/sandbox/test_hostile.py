@@ -16,7 +16,7 @@ from harness.services import wait_for
 from runner.identifiers import AVATARS, FIRST_AVATAR_UID
 from tests.conftest import PYTHON, sdk
 from tests.sandbox.conftest import Runner, assert_still_works, kata_containers
-from worker import sandbox
+from worker import scripts
 from worker.host import KATA_LABEL, ROLE_LABEL, Host
 
 KiB = 1024
@@ -158,11 +158,11 @@ def test_cannot_write_outside_its_sandbox_nor_read_another(run_sh: Runner) -> No
         "cat /sandboxes/tiger/secret.txt 2>/dev/null && echo read tiger\n"
         "ls /sandboxes/tiger 2>/dev/null && echo listed tiger\n"
         "rm -rf /sandboxes/tiger 2>/dev/null\n"
-        f"md5sum < {sandbox.RUN_SCRIPT_PATH}\n"
+        f"md5sum < {scripts.RUN_SCRIPT_PATH}\n"
         "exit 0\n"
     )
     lines = result["stdout"]["content"].splitlines()
-    script_md5 = hashlib.md5(sandbox.RUN_SCRIPT.encode()).hexdigest()
+    script_md5 = hashlib.md5(scripts.RUN_SCRIPT.encode()).hexdigest()
     assert lines == [str(FIRST_AVATAR_UID + AVATARS.index("lion")), f"{script_md5}  -"]
     tiger = run_sh("cat secret.txt", avatar="tiger")
     assert tiger["stdout"]["content"] == "tiger secret\n"

@@ -18,7 +18,7 @@ from runner.errors import AvatarNotFound, DockerUnavailable, ImageNotFound, Kata
 from runner.settings import Settings
 from tests.conftest import PYTHON, SHELL, new_kata_id, sdk
 from tests.sandbox.conftest import Ops, Runner, kata_containers
-from worker import sandbox
+from worker import scripts
 from worker.colour import COLOUR_RULES_LABEL
 from worker.host import KATA_LABEL, RUNNER_LABEL, Host
 from worker.protocol import run_request
@@ -58,7 +58,7 @@ def test_new_kata_makes_a_labelled_volume_with_the_layout_and_hello_time(
             "755 0 0 .",
             "755 0 0 .runner",
             "644 0 0 .runner/hello_at",
-            f"644 0 0 .runner/{sandbox.RUN_SCRIPT_FILE}",
+            f"644 0 0 .runner/{scripts.RUN_SCRIPT_FILE}",
             "644 0 0 .runner/run_at",
             "700 40028 5000 lion",
             "2026-11-28T09:30:15.000000Z",
@@ -80,13 +80,13 @@ def test_a_volume_laid_out_without_this_run_script_gets_it_on_its_first_run(
         network_mode="none",
         remove=True,
     )
-    path = sandbox.RUN_SCRIPT_PATH
+    path = scripts.RUN_SCRIPT_PATH
     listing = f"ls -A /sandboxes/.runner | grep run-; stat -c '%a %u' {path}; md5sum < {path}"
     first = run_sh(listing, changed={"new.txt": "new"})
-    script_md5 = hashlib.md5(sandbox.RUN_SCRIPT.encode()).hexdigest()
+    script_md5 = hashlib.md5(scripts.RUN_SCRIPT.encode()).hexdigest()
     assert first["stdout"]["content"].splitlines() == [
         "run-0.sh",
-        sandbox.RUN_SCRIPT_FILE,
+        scripts.RUN_SCRIPT_FILE,
         "644 0",
         f"{script_md5}  -",
     ]

@@ -1,0 +1,58 @@
+"""The scripts' text and their one table of exit codes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from importlib import resources
+
+import pytest
+
+from worker import scripts
+from worker.scripts import Exit
+
+SOURCES = ("run.sh", "admin.sh")
+
+
+def source(name: str) -> str:
+    return resources.files("worker").joinpath(name).read_text()
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_a_script_exits_only_with_codes_of_the_table(name: str) -> None:
+    text = source(name)
+    named = set(re.findall(r"\$\{?EXIT_([A-Z_]+)", text))
+    assert named and named <= {code.name for code in Exit}
+    assert re.findall(r"\bexit +[1-9][0-9]*", text) == []
+
+
+def test_every_script_runs_after_the_whole_table() -> None:
+    for text in (scripts.RUN_SCRIPT, scripts.ADMIN_SCRIPT):
+        table = text.splitlines()[1]
+        assert table.startswith("readonly ")
+        for code in Exit:
+            assert re.search(rf"\bEXIT_{code.name}={code.value}\b", table)
+
+
+def test_the_launcher_exits_with_its_own_code() -> None:
+    assert f"exit {Exit.NO_SCRIPT.value};" in scripts.LAUNCHER
+    assert "EXIT_" not in scripts.LAUNCHER  # it runs before any preamble
+
+
+def test_the_run_script_file_is_named_by_its_text_as_it_runs() -> None:
+    assert scripts.RUN_SCRIPT.endswith(source("run.sh"))
+    production = scripts.preamble(WORK="/tmp/.runner", PROC="/proc", CGROUP="/sys/fs/cgroup")
+    assert scripts.RUN_SCRIPT.startswith(production)
+    digest = hashlib.sha256(scripts.RUN_SCRIPT.encode()).hexdigest()[:12]
+    assert f"run-{digest}.sh" == scripts.RUN_SCRIPT_FILE
+    assert f"/sandboxes/.runner/run-{digest}.sh" == scripts.RUN_SCRIPT_PATH
+    assert scripts.run_script(work="/elsewhere") != scripts.RUN_SCRIPT
+
+
+def test_the_preamble_quotes_its_values() -> None:
+    assert "readonly A='a b' B=5000\n" in scripts.preamble(A="a b", B=5000)
+
+
+def test_the_install_steps_name_this_run_script() -> None:
+    assert scripts.kata_step("NOW") == ["kata", "NOW", scripts.RUN_SCRIPT_FILE]
+    assert scripts.install_step() == ["script", scripts.RUN_SCRIPT_FILE]

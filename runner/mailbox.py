@@ -118,7 +118,10 @@ return #ids
 WORKER_LOST = json.dumps(
     {
         "code": "worker_lost",
-        "message": "the worker died while running the job; it was not retried",
+        "message": (
+            "the worker died while running the job, or could not record its end within its "
+            "lease (Redis unreachable for longer); it was not retried"
+        ),
     }
 )
 

@@ -17,12 +17,12 @@ from pydantic import ValidationError
 
 from runner import metrics
 from runner.clock import now_iso
-from runner.errors import InvalidRequest, RunnerError
+from runner.errors import InvalidRequest, RunnerError, Unavailable
 from runner.logs import job_context
 from runner.mailbox import JobInput, Lease, Mailbox
 from runner.models import REQUESTS, Job
 from runner.settings import Settings
-from runner.store import connect_redis
+from runner.store import connect_redis, redis_errors
 from worker import sandbox
 from worker.host import FENCE_LABEL, Host
 from worker.images import Images
@@ -128,11 +128,11 @@ def run_job(ctx: Context, lease: Lease, job_id: str) -> str | None:
             ctx.mailbox.image_pulled()  # counted before the pull is seen done
         # Counted before the end is recorded: whoever sees the job end sees it counted.
         metrics.JOBS_FINISHED.labels(got.kind, "done" if error is None else error["code"]).inc()
-        recorded = ctx.mailbox.finish(
+        recorded = record_end(
+            ctx.mailbox,
             lease,
             job_id,
             state=state,
-            now=now_iso(),
             result="" if result is None else json.dumps(result),
             error="" if error is None else json.dumps(error),
             kata_effect=KATA_EFFECT[got.kind] if state == "done" else "",
@@ -144,6 +144,41 @@ def run_job(ctx: Context, lease: Lease, job_id: str) -> str | None:
                 lease.kata_id,
             )
         return None if error is None else error["code"]
+
+
+def record_end(
+    mailbox: Mailbox,
+    lease: Lease,
+    job_id: str,
+    *,
+    state: str,
+    result: str,
+    error: str,
+    kata_effect: str,
+    retry_s: float = 0.5,
+) -> bool:
+    """Records the job's end; while Redis does not answer, tries again for as long as the
+    lease could still be held (a run that ended during an outage is recorded when Redis is
+    back, not lost). False when the lease was lost."""
+    give_up = time.monotonic() + mailbox.lease_ttl_ms / 1000
+    ended = now_iso()  # when the job ended, not when Redis came back
+    while True:
+        try:
+            with redis_errors():
+                return mailbox.finish(
+                    lease,
+                    job_id,
+                    state=state,
+                    now=ended,
+                    result=result,
+                    error=error,
+                    kata_effect=kata_effect,
+                )
+        except Unavailable as unreachable:
+            if time.monotonic() + retry_s > give_up:
+                raise
+            log.warning("job %s: its end is not recorded yet: %s", job_id, unreachable)
+            time.sleep(retry_s)
 
 
 def _execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from harness.services import RedisServer, celery_worker, wait_for
@@ -49,6 +50,44 @@ def test_redis_down_is_503_and_no_accepted_job_is_lost_across_a_restart(
             60,
             "the kata removed",
         )
+    finally:
+        worker.stop()
+        redis.stop()
+
+
+def test_a_run_that_ends_while_redis_is_down_is_recorded_when_redis_is_back(
+    settings: Settings, tmp_path: Path
+) -> None:
+    redis = RedisServer(tmp_path)
+    env = {**stack_env(settings, redis.url), "RUNNER_LEASE_TTL_S": "30"}
+    worker = celery_worker("ends-in-outage", env, tmp_path)
+    client = make_app(redis, Woken()).test_client()
+    send = celery_app(Settings(redis_url=redis.url)).send_task
+    kata = new_kata_id()
+    try:
+        for path, body in (
+            (f"/katas/{kata}", {"image_name": SHELL}),
+            (f"/katas/{kata}/avatars/lion", {"image_name": SHELL, "starting_files": {}}),
+        ):
+            url = client.put(path, json=body).get_json()["url"]
+            send(DRAIN, args=[kata])
+            wait_for(lambda u=url: client.get(u).get_json()["state"] == "done", 60, path)
+        script = {"cyber-dojo.sh": "sleep 3; echo ran; exit 1"}
+        run = client.post(
+            f"/katas/{kata}/avatars/lion/runs", json={"image_name": SHELL, "changed_files": script}
+        ).get_json()["url"]
+        send(DRAIN, args=[kata])
+        wait_for(lambda: client.get(run).get_json()["state"] == "running", 30, "the run running")
+        redis.stop()
+        time.sleep(6)  # the run ends meanwhile, and its worker cannot record it
+        redis = redis.restart()
+        wait_for(lambda: client.get(run).get_json()["state"] != "running", 30, "the run ended")
+        job = client.get(run).get_json()
+        assert job["state"] == "done", job["error"]
+        assert (job["result"]["stdout"]["content"], job["result"]["colour"]) == ("ran\n", "red")
+        removal = client.delete(f"/katas/{kata}").get_json()["url"]
+        send(DRAIN, args=[kata])
+        wait_for(lambda: client.get(removal).get_json()["state"] == "done", 60, "removed")
     finally:
         worker.stop()
         redis.stop()

@@ -137,6 +137,7 @@ def workers() -> Any:
     with redis_errors():
         online = live.workers(client)
         stats = live.queue_stats(client)
+        beat = live.beat(client)
     for worker in online:
         worker["active_jobs"] = stats["leases"].get(worker["name"], 0)
     return jsonify(
@@ -144,6 +145,7 @@ def workers() -> Any:
             "workers": online,
             "queue_depth": stats["queue_depth"],
             "oldest_queued_age_s": stats["oldest_queued_age_s"],
+            "beat": beat,
         }
     )
 

@@ -23,6 +23,9 @@ Keys (all under `runner:`):
   images:pulled             counter: image pulls done; a worker that sees it change looks every
                             image name up again
   worker:{name}             string, with a TTL: a consuming worker's presence record (JSON)
+  beat                      string, with a TTL: beat's presence record (JSON), while it runs
+  sweep:due                 string, with a TTL: a worker has swept within the sweep interval;
+                            no other worker sweeps meanwhile
 
 The Lua scripts get every key they touch as KEYS, except a job's, which they build from the
 job's id and JOB_PREFIX: the runner uses a single Redis, not a cluster.
@@ -38,6 +41,8 @@ SEEN = PREFIX + "katas:seen"
 QUEUED = PREFIX + "jobs:queued"
 IMAGES_PULLED = PREFIX + "images:pulled"
 WORKERS = PREFIX + "worker:*"  # the pattern that matches every presence key
+BEAT = PREFIX + "beat"
+SWEEP_DUE = PREFIX + "sweep:due"
 
 # Jobs that belong to no kata (image pulls) queue here, one at a time: not a legal kata id.
 IMAGES_QUEUE = "_images"

@@ -28,6 +28,12 @@ def workers(client: redis.Redis) -> list[dict[str, Any]]:
     return [json.loads(r) for r in records if r]
 
 
+def beat(client: redis.Redis) -> dict[str, Any] | None:
+    """Beat's presence record while it runs (it schedules the reaper), else None."""
+    record = client.get(keys.BEAT)
+    return json.loads(record) if record else None
+
+
 def queue_stats(client: redis.Redis, now: datetime | None = None) -> dict[str, Any]:
     """Queue depth, the oldest queued job's age, and the leases held, by worker."""
     now = now or datetime.now(UTC)

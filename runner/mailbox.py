@@ -216,6 +216,11 @@ class Mailbox:
         key = keys.run_at_written(kata_id)
         return bool(self.redis.set(key, "1", nx=True, px=int(every_s * 1000)))
 
+    def sweep_due(self, every_s: float) -> bool:
+        """True for at most one caller every every_s seconds, across every worker: whose
+        turn it is to sweep."""
+        return bool(self.redis.set(keys.SWEEP_DUE, "1", nx=True, px=max(1, int(every_s * 1000))))
+
     def has_work(self, kata_id: str) -> bool:
         """True when the kata has jobs queued or in flight (orphans to fail), or when its
         last lease was not released clean (a lost holder's containers may be left).

@@ -11,7 +11,6 @@ from runner.settings import Settings
 
 QUEUE = "runner"
 DRAIN = "runner.drain"
-SWEEP = "runner.sweep"
 REAP = "runner.reap"
 
 
@@ -42,10 +41,9 @@ def celery_app(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         worker_hijack_root_logger=False,
-        beat_schedule={
-            "sweep": {"task": SWEEP, "schedule": settings.sweep_interval_s},
-            "reap": {"task": REAP, "schedule": settings.reap_interval_s},
-        },
+        # Only the reaper: the sweep runs in every worker's main process (worker/app.py), so
+        # that a stopped beat strands no kata.
+        beat_schedule={"reap": {"task": REAP, "schedule": settings.reap_interval_s}},
     )
     return app
 

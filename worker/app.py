@@ -1,5 +1,5 @@
-"""The Celery worker: `celery -A worker.app worker` runs drains, sweeps and reaps;
-`celery -A worker.app beat` schedules the sweep and the reaper. Tasks are thin: they call
+"""The Celery worker: `celery -A worker.app worker` runs drains and reaps, and its main
+process sweeps; `celery -A worker.app beat` schedules the reaper. Tasks are thin: they call
 worker.pipeline and reaper.reaping with this process's context."""
 
 from __future__ import annotations
@@ -10,16 +10,18 @@ import logging
 import os
 import socket
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-from celery.signals import setup_logging, worker_ready, worker_shutdown
+from celery.signals import beat_init, setup_logging, worker_ready, worker_shutdown
 
 from reaper import reaping
 from runner import keys
 from runner.clock import now_iso
 from runner.logs import setup_logging as setup_json_logging
-from runner.queueing import DRAIN, REAP, SWEEP, celery_app, send_drain
+from runner.mailbox import Mailbox
+from runner.queueing import DRAIN, REAP, celery_app, send_drain
 from runner.settings import Settings
 from runner.store import connect_redis
 from worker import images, pipeline
@@ -54,12 +56,6 @@ def drain(task: Any, kata_id: str) -> int:
     # The lease names this worker, so that /workers can count the jobs each one runs.
     ctx.holder = f"{task.request.hostname or socket.gethostname()}:{os.getpid()}"
     return pipeline.drain(ctx, kata_id)
-
-
-@app.task(name=SWEEP)
-def sweep() -> dict[str, int]:
-    """Re-wakes stranded katas and fails the jobs of lost workers."""
-    return pipeline.sweep(context().mailbox, wake)
 
 
 @app.task(name=REAP)
@@ -102,15 +98,50 @@ def _announce(sender: Any = None, **_: Any) -> None:
         except Exception as error:  # Redis stopping with the rest: the key's TTL ends it
             log.info("worker presence: not withdrawn: %s", error)
 
-    thread = threading.Thread(target=beat, name="presence", daemon=True)
-    thread.start()
-    _presence_threads.append(thread)
+    for target, thread_name in ((beat, "presence"), (_sweep_every_interval, "sweep")):
+        thread = threading.Thread(target=target, name=thread_name, daemon=True)
+        thread.start()
+        _presence_threads.append(thread)
     log.info("worker %s consuming from %s", name, settings.redis_url)
     if settings.prepull:
         # In the background: a missing registry must not hold the worker's start-up.
         threading.Thread(
             target=images.prepull, args=(settings,), name="prepull", daemon=True
         ).start()
+
+
+def _sweep_every_interval() -> None:
+    """Sweeps once an interval, whichever worker's turn it is: with a worker alive, no kata
+    is stranded, whatever else has stopped (beat included)."""
+    mailbox = Mailbox(
+        connect_redis(settings.redis_url),
+        lease_ttl_s=settings.lease_ttl_s,
+        job_ttl_s=settings.job_ttl_s,
+    )
+    while not _presence_stop.wait(settings.sweep_interval_s):
+        try:
+            if mailbox.sweep_due(settings.sweep_interval_s):
+                pipeline.sweep(mailbox, wake)
+        except Exception as error:  # Redis away: sweep at the next interval
+            log.warning("sweep: %s", error)
+
+
+@beat_init.connect
+def _beat_presence(**_: Any) -> None:
+    """While beat runs, a key with a TTL says so: /workers shows when it was last seen."""
+    redis = connect_redis(settings.redis_url)
+    record = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started_at": now_iso()})
+    ttl_s = max(3, int(settings.worker_heartbeat_s * 3))
+
+    def announce() -> None:
+        while True:
+            try:
+                redis.set(keys.BEAT, record, ex=ttl_s)
+            except Exception as error:
+                log.warning("beat presence: redis did not answer: %s", error)
+            time.sleep(settings.worker_heartbeat_s)
+
+    threading.Thread(target=announce, name="beat-presence", daemon=True).start()
 
 
 @worker_shutdown.connect

@@ -68,6 +68,8 @@ def test_workers_and_readiness_come_from_live_data(
     worker = answer["workers"][0]
     assert worker["docker_host"] and worker["active_jobs"] == 0
     assert answer["queue_depth"] == 0 and answer["oldest_queued_age_s"] is None
+    wait_for(lambda: stack.call("GET", "/workers").json()["beat"] is not None, 30, "beat seen")
+    assert stack.call("GET", "/workers").json()["beat"]["pid"] == stack.beat.pid
 
     kata = make_kata(SHELL, {"lion": {"cyber-dojo.sh": "sleep 5"}})
     job_id = stack.submit("POST", f"/katas/{kata}/avatars/lion/runs", {"image_name": SHELL})

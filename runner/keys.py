@@ -23,6 +23,8 @@ Keys (all under `runner:`):
   images:pulled             counter: image pulls done; a worker that sees it change looks every
                             image name up again
   worker:{name}             string, with a TTL: a consuming worker's presence record (JSON)
+  live_katas                sorted set: katas with a live container on the docker host, by the
+                            time of their last run in it
   beat                      string, with a TTL: beat's presence record (JSON), while it runs
   sweep:due                 string, with a TTL: a worker has swept within the sweep interval;
                             no other worker sweeps meanwhile
@@ -42,6 +44,7 @@ QUEUED = PREFIX + "jobs:queued"
 IMAGES_PULLED = PREFIX + "images:pulled"
 WORKERS = PREFIX + "worker:*"  # the pattern that matches every presence key
 BEAT = PREFIX + "beat"
+LIVE_KATAS = PREFIX + "live_katas"
 SWEEP_DUE = PREFIX + "sweep:due"
 
 # Jobs that belong to no kata (image pulls) queue here, one at a time: not a legal kata id.

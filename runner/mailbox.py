@@ -216,6 +216,26 @@ class Mailbox:
         key = keys.run_at_written(kata_id)
         return bool(self.redis.set(key, "1", nx=True, px=int(every_s * 1000)))
 
+    def used_live(self, kata_id: str, at_epoch: float) -> None:
+        """Records a run in the kata's live container: it is not idle since."""
+        self.redis.zadd(keys.LIVE_KATAS, {kata_id: at_epoch})
+
+    def forget_live(self, kata_id: str) -> None:
+        """The kata has no live container any more."""
+        self.redis.zrem(keys.LIVE_KATAS, kata_id)
+
+    def live_katas(self, *, used_before: float | None = None, most: int = 100) -> list[str]:
+        """Katas with a live container, least recently used first (only those last used
+        before used_before, when given)."""
+        found = self.redis.zrangebyscore(
+            keys.LIVE_KATAS, "-inf", "+inf" if used_before is None else used_before, 0, most
+        )
+        return [k.decode() for k in found if isinstance(k, bytes)]
+
+    def live_count(self) -> int:
+        """How many katas have a live container."""
+        return int(self.redis.zcard(keys.LIVE_KATAS))
+
     def sweep_due(self, every_s: float) -> bool:
         """True for at most one caller every every_s seconds, across every worker: whose
         turn it is to sweep."""

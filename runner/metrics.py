@@ -44,6 +44,17 @@ CONTAINERS_STARTED = Counter(
 CONTAINERS_KILLED = Counter(
     "runner_containers_killed_total", "Containers the runner killed at their deadline."
 )
+KATA_CONTAINER_RUNS = Counter(
+    "runner_kata_container_runs_total",
+    "Runs that were an exec into a kata's live container, by whether the container was new.",
+    ["container"],
+)
+KATA_CONTAINERS_REMOVED = Counter(
+    "runner_kata_containers_removed_total",
+    "Live kata containers removed, by reason (abnormal_run, idle, evicted, image_changed, "
+    "kata_deleted, lost).",
+    ["reason"],
+)
 VOLUMES_REAPED = Counter("runner_volumes_reaped_total", "Kata volumes the reaper deleted.")
 ERRORS = Counter("runner_errors_total", "Errors answered or jobs failed, by code.", ["code"])
 

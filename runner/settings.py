@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from functools import cached_property
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -58,6 +59,14 @@ class Settings(BaseSettings):
     # How often (at most) the service writes a kata's last-run time into its volume (a Redis gate
     # shared by every worker); Redis records every run. 0: at every run. The reaper's TTL is days.
     run_at_every_s: float = 3600.0
+
+    # How a run gets its container: "kata", an exec into the kata's live container (made at
+    # need, reused after clean runs); "fresh", a new container for every run.
+    run_container: Literal["kata", "fresh"] = "kata"
+    kata_idle_s: float = 300.0  # a live kata container with no run for this long is removed
+    # Live kata containers on one docker host at most; the least recently used goes first.
+    # An idle one holds three small processes and a tmpfs: the bound is for the engine.
+    max_live_katas: int = 64
 
     # Limits of every run container (ARCHITECTURE.md, "On the docker host").
     pids_limit: int = 128

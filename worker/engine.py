@@ -234,6 +234,27 @@ class Engine(Protocol):
         """
         ...
 
+    def start_container(self, spec: ContainerSpec) -> str:
+        """Creates and starts a container that runs on its own (no stdin, nothing attached);
+        its id. ImageNotFound when its image is not on the host."""
+        ...
+
+    def exec_run(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        stdin: bytes,
+        deadline_s: float,
+        stdout_limit: int,
+        reported: Callable[[bytes], bool] | None = None,
+    ) -> Outcome:
+        """Runs spec's command, user, environment and working folder as one exec in the
+        running container, feeding it stdin and reading its output until it ends or
+        deadline_s passes (killed is then true: nothing can kill an exec but its container,
+        which the caller removes). When its output ended in time and reported(stdout) is
+        true, the exec is not inspected. KataNotFound when the container is gone."""
+        ...
+
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
         """Creates the volume; nothing when it exists."""
         ...
@@ -331,6 +352,85 @@ class DockerEngine:
                 return _run(api, container_id, spec, stdin, deadline_s, stdout_limit, reported)
             finally:
                 self.remove_container(container_id)
+
+    def start_container(self, spec: ContainerSpec) -> str:
+        api = self.api
+        with docker_errors():
+            container_id = str(
+                api.create_container(
+                    spec.image,
+                    spec.command,
+                    user=spec.user,
+                    name=spec.name,
+                    labels=spec.labels,
+                    environment=spec.environment,
+                    working_dir=spec.working_dir,
+                    volumes=[mount["bind"] for mount in spec.binds.values()],
+                    host_config=api.create_host_config(binds=spec.binds, **spec.limits),
+                )["Id"]
+            )
+            try:
+                api.start(container_id)
+            except BaseException:
+                self.remove_container(container_id)
+                raise
+        metrics.CONTAINERS_STARTED.labels(spec.labels.get(ROLE_LABEL, "")).inc()
+        return container_id
+
+    def exec_run(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        stdin: bytes,
+        deadline_s: float,
+        stdout_limit: int,
+        reported: Callable[[bytes], bool] | None = None,
+    ) -> Outcome:
+        api = self.api
+        with docker_errors():
+            try:
+                for path, data in spec.archives:
+                    api.put_archive(container_id, path, data)
+                exec_id = api.exec_create(
+                    container_id,
+                    spec.command,
+                    stdin=bool(stdin),
+                    stdout=True,
+                    stderr=True,
+                    user=spec.user,
+                    environment=spec.environment,
+                    workdir=spec.working_dir,
+                )["Id"]
+                attached = api.exec_start(exec_id, socket=True)
+            except docker.errors.NotFound as error:
+                raise KataNotFound(f"container {container_id[:12]} is gone: {error}") from error
+            sock: socket.socket = getattr(attached, "_sock", attached)
+            started = time.monotonic()
+            try:
+                if stdin:
+                    with contextlib.suppress(OSError):  # an exec that ends early stops reading
+                        sock.sendall(stdin)
+                        sock.shutdown(socket.SHUT_WR)
+                stdout, stderr, in_time = _read_streams(sock, started + deadline_s, stdout_limit)
+            finally:
+                sock.close()
+                attached.close()
+            elapsed_s = time.monotonic() - started
+            if not in_time:
+                metrics.CONTAINERS_KILLED.inc()
+                return Outcome(None, stdout, stderr, None, killed=True, elapsed_s=elapsed_s)
+            if reported is not None and reported(stdout):
+                return Outcome(None, stdout, stderr, None, killed=False, elapsed_s=elapsed_s)
+            found = api.exec_inspect(exec_id)
+        code = found.get("ExitCode")
+        return Outcome(
+            exit_code=None if code is None else int(code),
+            stdout=stdout,
+            stderr=stderr,
+            oom_killed=None,  # the container's count, not this exec's: the report has the run's
+            killed=False,
+            elapsed_s=elapsed_s,
+        )
 
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
         with docker_errors():

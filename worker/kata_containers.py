@@ -1,0 +1,143 @@
+"""One live container per kata: made at the kata's first run that needs it, each run an exec
+into it as the avatar's uid, reused only after a run that provably left it clean.
+
+Runs of a kata never overlap (they are serialized by the kata's lease), so one container can
+serve them all, one at a time. The rule that keeps each run as isolated as a fresh container:
+after a run that did not report itself clean (timed out, killed for memory, hit a limit,
+killed its script, left a process or a file outside its sandbox, still running at the
+deadline), the container is removed and the next run gets a new one.
+
+Which katas have one is in Redis (live_katas, by the time of their last run), so that idle
+ones are removed after RUNNER_KATA_IDLE_S and the least recently used is evicted when the
+host holds RUNNER_MAX_LIVE_KATAS. Removing one takes the kata's lease, as every job does: a
+run is never in the container being removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from runner import metrics
+from runner.errors import RunnerError
+from runner.mailbox import Mailbox
+from worker.engine import Container, ContainerSpec
+from worker.host import FENCE_LABEL, ROLE_LABEL, RUNNER_LABEL, Host
+
+log = logging.getLogger(__name__)
+
+LIVE_ROLE = "live"
+IMAGE_LABEL = f"{RUNNER_LABEL}.image_id"
+# The container's own process: root, waiting, holding nothing open. Learner code runs as an
+# avatar's uid and can signal none of it; init reaps what a run leaves orphaned.
+WAIT = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 86400 & wait $!; done"]
+
+
+@dataclass
+class KataContainers:
+    """The live kata containers of one docker host, as one worker process uses them."""
+
+    host: Host
+    mailbox: Mailbox | None = None  # None: no idle or LRU bookkeeping (tests of one kata)
+    wake: Callable[[str], None] = lambda kata_id: None
+    _known: dict[str, tuple[str, str]] = field(default_factory=dict)  # kata: (id, image id)
+
+    def container_for(self, kata_id: str, run: ContainerSpec) -> tuple[str, bool]:
+        """The id of the kata's live container for run's image, made if needed, and
+        whether it was made now. Only the holder of the kata's lease calls it."""
+        known = self._known.get(kata_id)
+        if known is not None and known[1] == run.image:
+            return known[0], False
+        for container in self._live(kata_id):
+            if container.labels.get(IMAGE_LABEL) == run.image:
+                self._known[kata_id] = (container.id, run.image)
+                return container.id, False
+            self.remove(kata_id, "image_changed", container.id)
+        self._make_room(kata_id)
+        spec = ContainerSpec(
+            image=run.image,
+            command=WAIT,
+            user="root",
+            name=f"{self.host.settings.instance}-{kata_id}-live-{secrets.token_hex(4)}",
+            labels={
+                **self.host.labels(kata_id, LIVE_ROLE, fence=run.labels.get(FENCE_LABEL, "0")),
+                IMAGE_LABEL: run.image,
+            },
+            binds=run.binds,
+            limits=run.limits,
+            working_dir="/",
+        )
+        container_id = self.host.engine.start_container(spec)
+        self._known[kata_id] = (container_id, run.image)
+        self.used(kata_id)
+        return container_id, True
+
+    def used(self, kata_id: str) -> None:
+        """Records a run of the kata: its container is not idle."""
+        if self.mailbox is not None:
+            self.mailbox.used_live(kata_id, time.time())
+
+    def forget(self, kata_id: str) -> None:
+        """The container this process knew for the kata is gone (removed by another)."""
+        self._known.pop(kata_id, None)
+
+    def remove(self, kata_id: str, reason: str, container_id: str = "") -> None:
+        """Removes the kata's live container (the one given, else every one)."""
+        ids = [container_id] if container_id else [c.id for c in self._live(kata_id)]
+        for found in ids:
+            log.info("kata %s: removing its live container %s: %s", kata_id, found[:12], reason)
+            self.host.engine.remove_container(found)
+            metrics.KATA_CONTAINERS_REMOVED.labels(reason).inc()
+        self._known.pop(kata_id, None)
+        if self.mailbox is not None and not container_id:
+            self.mailbox.forget_live(kata_id)
+
+    def remove_idle(self, idle_s: float, now: float | None = None) -> int:
+        """Removes the live containers of katas with no run for idle_s; how many."""
+        if self.mailbox is None:
+            return 0
+        before = (now or time.time()) - idle_s
+        return sum(
+            self._remove_free(k, "idle") for k in self.mailbox.live_katas(used_before=before)
+        )
+
+    def _make_room(self, kata_id: str) -> None:
+        """Evicts the least recently used katas' containers while the host holds the most."""
+        if self.mailbox is None:
+            return
+        most = self.host.settings.max_live_katas
+        excess = self.mailbox.live_count() + 1 - most
+        if excess <= 0:
+            return
+        for other in self.mailbox.live_katas(most=excess + 8):
+            if excess <= 0:
+                break
+            if other != kata_id and self._remove_free(other, "evicted"):
+                excess -= 1
+        if excess > 0:
+            log.warning("%d live kata containers over %d: every other kata is busy", excess, most)
+
+    def _remove_free(self, kata_id: str, reason: str) -> bool:
+        """Removes a kata's live container under its lease; False when the kata is busy."""
+        assert self.mailbox is not None
+        lease = self.mailbox.acquire(kata_id, f"live-{reason}")
+        if lease is None:
+            return False
+        try:
+            self.remove(kata_id, reason)
+        except RunnerError as error:
+            log.warning("kata %s: its live container was not removed: %s", kata_id, error)
+            return False
+        finally:
+            # As clean as the lease before: this holder left nothing, and removed nothing else.
+            if self.mailbox.release(lease, clean=lease.after_clean):
+                self.wake(kata_id)  # a job came meanwhile: its drain found the lease taken
+        return True
+
+    def _live(self, kata_id: str) -> list[Container]:
+        return [
+            c for c in self.host.kata_containers(kata_id) if c.labels.get(ROLE_LABEL) == LIVE_ROLE
+        ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from runner import metrics
 from runner.errors import RunnerError
@@ -24,15 +25,24 @@ STATUS_OF_CODE = {
     "job_not_found": 404,
     "kata_not_found": 404,
     "method_not_allowed": 405,
+    "request_timeout": 408,
     "too_large": 413,
+    "uri_too_long": 414,
     "unsupported_media_type": 415,
     "kata_busy": 429,
+    "headers_too_large": 431,
     "internal": 500,
     "unavailable": 503,
 }
 CODE_OF_STATUS: dict[int, str] = {}
 for _code, _status in STATUS_OF_CODE.items():
     CODE_OF_STATUS.setdefault(_status, _code)
+
+
+def code_of_status(status: int) -> str:
+    """The error code of an HTTP error status: a status of no code of its own (417 or 501
+    from the HTTP server) gets invalid_request, or internal from 500 on."""
+    return CODE_OF_STATUS.get(status) or ("internal" if status >= 500 else "invalid_request")
 
 
 def error_answer(
@@ -67,11 +77,30 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response, int]:
         status = error.code or 500
-        code = CODE_OF_STATUS.get(status, "internal")
+        code = code_of_status(status)
         log.warning("%d %s: %s", status, code, error.description)
-        return error_answer(code, error.description or error.name, status=status)
+        answer, _ = error_answer(code, error.description or error.name, status=status)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            answer.headers["Allow"] = ", ".join(error.valid_methods)
+        return answer, status
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> tuple[Response, int]:
         log.exception("unexpected error")
         return error_answer("internal", "internal error: the runner's log says more", status=500)
+
+
+def server_answer(status: int, reason: str, message: str) -> bytes:
+    """The whole HTTP answer, with API.md's error body, to a request that the HTTP server
+    refused before the app saw it (a request line or headers over its limits, broken HTTP)."""
+    code = code_of_status(status)
+    error = {"code": code, "message": message or reason, "details": []}
+    body = json.dumps({"error": error}).encode()
+    metrics.ERRORS.labels(code).inc()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body

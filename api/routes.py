@@ -15,6 +15,7 @@ from runner.errors import (
     InvalidRequest,
     JobNotFound,
     KataNotFound,
+    TooLarge,
     Unavailable,
     UnsupportedMediaType,
 )
@@ -36,7 +37,14 @@ def body(model: type[R]) -> R:
     """The request body parsed by model; 415 unless it is JSON."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("the body must be JSON (application/json)")
-    return model.model_validate_json(request.get_data(), context={"settings": state().settings})
+    data = request.get_data()
+    limit = request.max_content_length or 0
+    # A body of no Content-Length (chunked) is cut at the limit without an error: a byte past
+    # it means the body was larger.
+    chunked = request.content_length is None
+    if chunked and len(data) >= limit and request.environ["wsgi.input"].read(1):
+        raise TooLarge(f"the body is over its limit of {limit} bytes")
+    return model.model_validate_json(data, context={"settings": state().settings})
 
 
 def accepted(submitted: Submitted) -> tuple[Response, int, dict[str, Any]]:

@@ -38,6 +38,12 @@ class TooLarge(RunnerError):
     code = "too_large"
 
 
+class RequestTimeout(RunnerError):
+    """A request's body did not arrive within its time."""
+
+    code = "request_timeout"
+
+
 class UnsupportedMediaType(RunnerError):
     """A request body that is not JSON."""
 

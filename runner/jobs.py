@@ -94,10 +94,15 @@ class Jobs:
 
     @classmethod
     def connect(cls, settings: Settings) -> Jobs:
-        """Jobs on the Redis the settings name, with the settings' limits."""
+        """Jobs on the Redis the settings name, with the settings' limits.
+
+        Every connection the API serves may hold one connection of each client at once (a
+        long-poll holds a blocking one for up to MAX_WAIT_S), so each pool is as large.
+        """
+        most = settings.api_connections
         return cls(
-            connect_redis(settings.redis_url),
-            connect_redis(settings.redis_url, read_timeout_s=MAX_WAIT_S + 5),
+            connect_redis(settings.redis_url, max_connections=most),
+            connect_redis(settings.redis_url, read_timeout_s=MAX_WAIT_S + 5, max_connections=most),
             job_ttl_s=settings.job_ttl_s,
             max_queued=settings.max_queued,
             kata_max_queued=settings.kata_max_queued,

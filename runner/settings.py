@@ -37,7 +37,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 4597
     api_token: str = ""
-    api_processes: int = 2  # gunicorn worker processes, each with 16 threads
+    api_processes: int = 2  # gunicorn worker processes (gevent: one greenlet per connection)
+    api_connections: int = 1000  # open client connections per API process; more wait to connect
+    # A request's line and headers must arrive within api_head_timeout_s of the connection (or
+    # of the answer before it, which is also how long an idle kept-alive connection stays
+    # open); its body within api_body_timeout_s of its headers. Else the connection is cut.
+    api_head_timeout_s: int = 5
+    api_body_timeout_s: float = 30.0
+    # gunicorn's control socket (gunicornc): off unless given a path of this instance's own.
+    api_control_socket: str = ""
     max_queued: int = 10000  # jobs queued over all katas before submissions get 503
     kata_max_queued: int = 128  # jobs queued on one kata before submissions get 429
     job_ttl_s: int = 86400

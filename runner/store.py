@@ -10,10 +10,15 @@ import redis
 from runner.errors import Unavailable
 
 
-def connect_redis(url: str, read_timeout_s: float = 5.0) -> redis.Redis:
-    """A Redis client that fails fast when Redis is gone."""
+def connect_redis(url: str, read_timeout_s: float = 5.0, max_connections: int = 100) -> redis.Redis:
+    """A Redis client that fails fast when Redis is gone; past max_connections in use at
+    once, a call fails with Unavailable (redis-py's own default bound is 100)."""
     return redis.Redis.from_url(
-        url, socket_connect_timeout=2, socket_timeout=read_timeout_s, health_check_interval=30
+        url,
+        socket_connect_timeout=2,
+        socket_timeout=read_timeout_s,
+        health_check_interval=30,
+        max_connections=max_connections,
     )
 
 

@@ -15,7 +15,8 @@ from reaper.index import KataIndex, rebuild
 from runner import metrics
 from runner.models import Job, OldKata
 from worker import sandbox
-from worker.host import JOB_LABEL, KATA_LABEL
+from worker.host import JOB_LABEL, KATA_LABEL, ROLE_LABEL
+from worker.kata_containers import LIVE_ROLE
 from worker.pipeline import Context
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,8 @@ def reap_kata(
             log.info("reaper: kata %s was touched meanwhile: kept", kata_id)
             return
         sandbox.old_kata(ctx.host, ctx.images, Job(kata_id, OldKata()))
+        if ctx.live is not None:
+            ctx.live.dropped(kata_id)
         index.forget(kata_id)
         metrics.VOLUMES_REAPED.inc()
         report.deleted += 1
@@ -125,6 +128,11 @@ def remove_leaked_containers(ctx: Context, now: datetime, report: Report, dry_ru
         kata_id = container.labels.get(KATA_LABEL, "")
         if age_s < max_age_s or ctx.mailbox.is_running(job_id, kata_id):
             continue
+        live = ctx.live if container.labels.get(ROLE_LABEL) == LIVE_ROLE else None
+        # A kata's live container is in use while it serves runs (the workers' sweep removes
+        # it when idle); one left unused for twice that is removed under the kata's lease.
+        if live is not None and live.is_live(kata_id, 2 * settings.kata_idle_s, now.timestamp()):
+            continue
         log.warning(
             "reaper: %s leaked container %s (kata %s, job %s, %.0f s old)",
             "would remove" if dry_run else "removing",
@@ -136,6 +144,9 @@ def remove_leaked_containers(ctx: Context, now: datetime, report: Report, dry_ru
         if dry_run:
             continue
         try:
+            if live is not None:
+                report.containers_removed += live.remove_free(kata_id, "lost")
+                continue
             ctx.host.engine.remove_container(container.id)
             report.containers_removed += 1
         except Exception:

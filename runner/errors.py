@@ -98,6 +98,10 @@ class DockerUnavailable(RunnerError):
     code = "docker_unavailable"
 
 
+class ContainerGone(RunnerError):
+    """The container to run in is no longer on the engine (removed by another process)."""
+
+
 class VolumeInUse(RunnerError):
     """A volume could not be removed: a container still mounts it."""
 

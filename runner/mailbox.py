@@ -232,6 +232,11 @@ class Mailbox:
         )
         return [k.decode() for k in found if isinstance(k, bytes)]
 
+    def live_used_at(self, kata_id: str) -> float | None:
+        """When the kata's live container last ran a run; None when it has none."""
+        score = self.redis.zscore(keys.LIVE_KATAS, kata_id)
+        return None if score is None else float(score)
+
     def live_count(self) -> int:
         """How many katas have a live container."""
         return int(self.redis.zcard(keys.LIVE_KATAS))

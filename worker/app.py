@@ -25,6 +25,8 @@ from runner.queueing import DRAIN, REAP, celery_app, send_drain
 from runner.settings import Settings
 from runner.store import connect_redis
 from worker import images, pipeline
+from worker.host import Host
+from worker.kata_containers import KataContainers
 
 log = logging.getLogger(__name__)
 
@@ -112,17 +114,21 @@ def _announce(sender: Any = None, **_: Any) -> None:
 
 def _sweep_every_interval() -> None:
     """Sweeps once an interval, whichever worker's turn it is: with a worker alive, no kata
-    is stranded, whatever else has stopped (beat included)."""
+    is stranded, whatever else has stopped (beat included). Idle kata containers go then."""
     mailbox = Mailbox(
         connect_redis(settings.redis_url),
         lease_ttl_s=settings.lease_ttl_s,
         job_ttl_s=settings.job_ttl_s,
     )
+    live: KataContainers | None = None
     while not _presence_stop.wait(settings.sweep_interval_s):
         try:
             if mailbox.sweep_due(settings.sweep_interval_s):
                 pipeline.sweep(mailbox, wake)
-        except Exception as error:  # Redis away: sweep at the next interval
+                if settings.run_container == "kata":
+                    live = live or KataContainers(Host.connect(settings), mailbox, wake)
+                    live.remove_idle(settings.kata_idle_s)
+        except Exception as error:  # Redis or the engine away: sweep at the next interval
             log.warning("sweep: %s", error)
 
 

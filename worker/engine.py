@@ -23,6 +23,7 @@ import requests.exceptions
 
 from runner import metrics
 from runner.errors import (
+    ContainerGone,
     DockerUnavailable,
     ImageNotFound,
     KataNotFound,
@@ -252,7 +253,7 @@ class Engine(Protocol):
         running container, feeding it stdin and reading its output until it ends or
         deadline_s passes (killed is then true: nothing can kill an exec but its container,
         which the caller removes). When its output ended in time and reported(stdout) is
-        true, the exec is not inspected. KataNotFound when the container is gone."""
+        true, the exec is not inspected. ContainerGone when the container is gone."""
         ...
 
     def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
@@ -388,9 +389,16 @@ class DockerEngine:
     ) -> Outcome:
         api = self.api
         with docker_errors():
-            try:
-                for path, data in spec.archives:
+            for path, data in spec.archives:
+                try:
                     api.put_archive(container_id, path, data)
+                except docker.errors.NotFound as error:
+                    if "no such container" in str(error.explanation).lower():
+                        raise ContainerGone(f"container {container_id[:12]} is gone") from error
+                    raise KataNotFound(
+                        f"{path} is missing from the volume of {spec.name}: PUT the kata"
+                    ) from error
+            try:
                 exec_id = api.exec_create(
                     container_id,
                     spec.command,
@@ -403,7 +411,7 @@ class DockerEngine:
                 )["Id"]
                 attached = api.exec_start(exec_id, socket=True)
             except docker.errors.NotFound as error:
-                raise KataNotFound(f"container {container_id[:12]} is gone: {error}") from error
+                raise ContainerGone(f"container {container_id[:12]} is gone") from error
             sock: socket.socket = getattr(attached, "_sock", attached)
             started = time.monotonic()
             try:

@@ -76,13 +76,29 @@ class KataContainers:
         return container_id, True
 
     def used(self, kata_id: str) -> None:
-        """Records a run of the kata: its container is not idle."""
-        if self.mailbox is not None:
+        """Records a run of the kata: its container is not idle. Bookkeeping only: a Redis
+        that does not answer does not fail the run (the job's end waits for Redis anyway)."""
+        if self.mailbox is None:
+            return
+        try:
             self.mailbox.used_live(kata_id, time.time())
+        except Exception as error:
+            log.warning("kata %s: its live container's use is not recorded: %s", kata_id, error)
 
     def forget(self, kata_id: str) -> None:
         """The container this process knew for the kata is gone (removed by another)."""
         self._known.pop(kata_id, None)
+
+    def dropped(self, kata_id: str) -> None:
+        """The kata went, and its containers with it."""
+        self._known.pop(kata_id, None)
+        if self.mailbox is not None:
+            self.mailbox.forget_live(kata_id)
+
+    def is_live(self, kata_id: str, idle_s: float, now: float | None = None) -> bool:
+        """True while the kata's live container is in use: run in within idle_s."""
+        used_at = None if self.mailbox is None else self.mailbox.live_used_at(kata_id)
+        return used_at is not None and used_at >= (now or time.time()) - idle_s
 
     def remove(self, kata_id: str, reason: str, container_id: str = "") -> None:
         """Removes the kata's live container (the one given, else every one)."""
@@ -100,9 +116,7 @@ class KataContainers:
         if self.mailbox is None:
             return 0
         before = (now or time.time()) - idle_s
-        return sum(
-            self._remove_free(k, "idle") for k in self.mailbox.live_katas(used_before=before)
-        )
+        return sum(self.remove_free(k, "idle") for k in self.mailbox.live_katas(used_before=before))
 
     def _make_room(self, kata_id: str) -> None:
         """Evicts the least recently used katas' containers while the host holds the most."""
@@ -115,14 +129,16 @@ class KataContainers:
         for other in self.mailbox.live_katas(most=excess + 8):
             if excess <= 0:
                 break
-            if other != kata_id and self._remove_free(other, "evicted"):
+            if other != kata_id and self.remove_free(other, "evicted"):
                 excess -= 1
         if excess > 0:
             log.warning("%d live kata containers over %d: every other kata is busy", excess, most)
 
-    def _remove_free(self, kata_id: str, reason: str) -> bool:
+    def remove_free(self, kata_id: str, reason: str) -> bool:
         """Removes a kata's live container under its lease; False when the kata is busy."""
-        assert self.mailbox is not None
+        if self.mailbox is None:
+            self.remove(kata_id, reason)
+            return True
         lease = self.mailbox.acquire(kata_id, f"live-{reason}")
         if lease is None:
             return False

@@ -26,6 +26,7 @@ from runner.store import connect_redis, redis_errors
 from worker import sandbox
 from worker.host import FENCE_LABEL, Host
 from worker.images import Images
+from worker.kata_containers import KataContainers
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Context:
     mailbox: Mailbox
     wake: Wake
     holder: str = f"{socket.gethostname()}:{os.getpid()}"
+    live: KataContainers | None = None  # None: a fresh container for every run
 
     @property
     def settings(self) -> Settings:
@@ -65,12 +67,14 @@ class Context:
             job_ttl_s=settings.job_ttl_s,
         )
         host = Host.connect(settings)
+        live = KataContainers(host, mailbox, wake) if settings.run_container == "kata" else None
         return cls(
             host=host,
             images=Images.of(host),
             mailbox=mailbox,
             wake=wake,
             holder=holder or f"{socket.gethostname()}:{os.getpid()}",
+            live=live,
         )
 
 
@@ -191,9 +195,11 @@ def _execute(
         if got.kind == "run":
             # The run time goes into the volume at most once an interval for the service.
             due = ctx.mailbox.run_at_due(lease.kata_id, ctx.settings.run_at_every_s)
-            result: Any = sandbox.run(ctx.host, ctx.images, job, write_run_at=due)
+            result: Any = sandbox.run(ctx.host, ctx.images, job, live=ctx.live, write_run_at=due)
         else:
             result = OPERATIONS[got.kind](ctx.host, ctx.images, job)
+            if got.kind == "old_kata" and ctx.live is not None:
+                ctx.live.dropped(lease.kata_id)  # its containers went with it
     except RunnerError as failure:
         metrics.ERRORS.labels(failure.code).inc()
         log.warning("job %s %s failed: %s: %s", job_id, got.kind, failure.code, failure)

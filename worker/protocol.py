@@ -7,7 +7,7 @@ import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-FRAME_KINDS = frozenset("SUTKOECMX")
+FRAME_KINDS = frozenset("SUTKOECMXZ")
 NUMBERED = frozenset("SUK")  # kinds whose name is a number
 END_HEADER = "."
 
@@ -78,6 +78,9 @@ class Frames:
     changed: dict[bytes, bytes] = field(default_factory=dict)
     deleted: list[bytes] = field(default_factory=list)
     complete: bool = True
+    # The script found nothing of the run left outside the sandbox (no process of its uid,
+    # nothing in the container's writable places): a kata's live container may serve again.
+    left_clean: bool = False
 
     @property
     def whole(self) -> bool:
@@ -153,5 +156,7 @@ def _apply(frames: Frames, kind: str, name: bytes, content: bytes) -> None:
         frames.created[name] = content
     elif kind == "M":
         frames.changed[name] = content
+    elif kind == "Z":
+        frames.left_clean = True
     else:
         frames.deleted.append(name)

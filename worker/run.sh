@@ -1,7 +1,8 @@
 # The run script. It runs inside the run container, as the avatar's uid, with a POSIX sh,
 # after the preamble worker/scripts.py puts before it: the exit codes (EXIT_...), the run's
-# bookkeeping folder ($WORK, in the container's own /tmp) and where the processes ($PROC) and
-# the memory cgroup ($CGROUP) are read.
+# bookkeeping folder ($WORK, in the container's own /tmp), where the processes ($PROC) and
+# the memory cgroup ($CGROUP) are read, and the places outside the sandbox a run can write
+# ($SCRATCH), emptied after the run.
 # Arguments: max_seconds, the output cap (bytes kept + 1), the file cap (bytes kept + 1), what
 # stdin holds, then the filenames to delete:
 #   none    nothing;
@@ -29,7 +30,9 @@ main() {  # max_seconds out_cap file_cap request [filename...]
   apply_request "$@"
   record_before
   run_cyber_dojo
+  leave_clean
   report
+  rm -rf "$WORK" 2>/dev/null
 }
 
 # The bookkeeping folder, then the sandbox as the working folder.
@@ -146,6 +149,43 @@ kill_others() {
   done
 }
 
+# In a kata's live container the next run may be another avatar's: nothing of this run may
+# stay outside its sandbox. Empties the writable places (but the bookkeeping) and sets $clean
+# to 1 when nothing is left there, no process of this uid but this shell lives, and no System
+# V IPC object exists (they outlive processes in the container's IPC namespace).
+leave_clean() {
+  clean=1
+  for place in $SCRATCH; do
+    for f in "$place"/* "$place"/.[!.]* "$place"/..?*; do
+      [ -e "$f" ] || [ -L "$f" ] || continue
+      [ "$f" != "$WORK" ] || continue
+      chmod -R u+rwX "$f" 2>/dev/null
+      rm -rf "$f" 2>/dev/null
+      if [ -e "$f" ] || [ -L "$f" ]; then clean=0; fi
+    done
+  done
+  uid_of "$PROC/self/status"
+  me=$uid
+  for p in "$PROC"/[0-9]*; do
+    case ${p#"$PROC"/} in "$$") continue ;; esac
+    uid_of "$p/status"
+    [ "$uid" != "$me" ] || clean=0
+  done
+  for f in "$PROC/sysvipc/shm" "$PROC/sysvipc/msg" "$PROC/sysvipc/sem"; do
+    [ -r "$f" ] || continue
+    lines=0
+    while IFS= read -r _; do lines=$((lines + 1)); done < "$f"
+    [ "$lines" -le 1 ] || clean=0  # a heading, then one line an object
+  done
+}
+
+uid_of() {  # a status file: sets $uid to its real uid, empty when it cannot be read
+  uid=
+  { while read -r key value _; do
+      [ "$key" != Uid: ] || { uid=$value; return; }
+    done < "$1"; } 2>/dev/null
+}
+
 # The report: how the run ended, the created and changed files, the deleted ones, then the
 # contents of the headers.
 report() {
@@ -153,15 +193,16 @@ report() {
   header S "$status" 0
   header U "$duration_ms" 0
   [ ! -e "$WORK/timed_out" ] || header T 1 0
+  [ "$clean" = 0 ] || header Z 1 0
   report_oom_kills
   plain='' folders=''
   walk . report_odd
   report_output_and_plain
   report_deleted
   header . '' 0
-  [ "$bodies" -gt 0 ] || exit 0
+  [ "$bodies" -gt 0 ] || return 0
   refs bodies
-  eval "exec cat -- $refs"
+  eval "cat -- $refs"
 }
 
 # How many processes the kernel killed for memory in this container (cgroup v1, else v2):

@@ -11,16 +11,25 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from runner.errors import AvatarNotFound, ImageNotFound, KataNotFound, RunnerError, VolumeInUse
+from runner import metrics
+from runner.errors import (
+    AvatarNotFound,
+    ImageNotFound,
+    KataNotFound,
+    RunnerError,
+    VolumeInUse,
+)
 from runner.identifiers import SANDBOX_GID, avatar_uid, check_kata_id
 from runner.models import Job, NewAvatar, NewKata, OldAvatar, OldKata, PullImage, Run
 from worker import images as image_ops
 from worker.engine import ContainerSpec, Outcome
 from worker.host import Host
 from worker.images import Images
+from worker.kata_containers import KataContainers
 from worker.limits import admin_limits, run_limits
 from worker.protocol import Frames, parse_frames, request_tar, run_request, tar_of
 from worker.results import RunResult, run_result
@@ -111,21 +120,28 @@ def run(
     images: Images,
     job: Job[Run],
     *,
+    live: KataContainers | None = None,
     write_run_at: bool = True,
     now: datetime | None = None,
 ) -> RunResult:
     """Deletes, writes, then runs cyber-dojo.sh in the avatar's sandbox; judges the colour.
 
+    With `live`, the run is an exec into the kata's live container, which is kept only when
+    the run reported itself clean; else the run has a fresh container of its own.
     The volume is not looked up first: a missing volume, which the engine makes empty,
     fails the launcher (or the run-time write) and is then removed again.
     """
     check_kata_id(job.kata_id)
     spec, stdin = _run_spec(host, images, job, write_run_at, now)
     try:
-        outcome, frames = _contain(host, images, job, spec, stdin)
+        outcome, frames = _contain(host, images, job, spec, stdin, live)
     except KataNotFound:
+        if live is not None:
+            live.remove(job.kata_id, "lost")  # it mounts the volume the engine made
         host.remove_unmade_volume(host.volume_name(job.kata_id))
         raise
+    if live is not None:
+        _keep_or_remove(live, job, outcome, frames)
     _check_sandbox(host, job, outcome, frames)
     return _judge(host, images, job, spec, outcome, frames)
 
@@ -177,39 +193,90 @@ def _run_spec(
 
 
 def _contain(
-    host: Host, images: Images, job: Job[Run], spec: ContainerSpec, stdin: bytes
+    host: Host,
+    images: Images,
+    job: Job[Run],
+    spec: ContainerSpec,
+    stdin: bytes,
+    live: KataContainers | None,
 ) -> tuple[Outcome, Frames]:
     """Runs the run container; again when the image's id went (looked up anew), and again
     once this version of the run script is installed when the volume lacks it."""
     deadline_s = job.request.max_seconds + host.settings.kill_grace_s
     try:
-        outcome, frames = _run_once(host, spec, stdin, deadline_s)
+        outcome, frames = _run_once(host, job.kata_id, spec, stdin, deadline_s, live)
     except ImageNotFound:
         # The image went, or its name moved, since its id was looked up: look again.
         images.forget(job.request.image_name)
         spec.image = images.image_id(job.request.image_name)
-        outcome, frames = _run_once(host, spec, stdin, deadline_s)
+        outcome, frames = _run_once(host, job.kata_id, spec, stdin, deadline_s, live)
     if frames.status is None and outcome.exit_code == Exit.NO_SCRIPT:
         # The launcher stopped before it touched the sandbox: install the script, run again.
         log.info("kata %s has no %s: installing it", job.kata_id, RUN_SCRIPT_FILE)
         _admin(host, job, "root", install_step(), stdin=RUN_SCRIPT.encode())
-        outcome, frames = _run_once(host, spec, stdin, deadline_s)
+        outcome, frames = _run_once(host, job.kata_id, spec, stdin, deadline_s, live)
     return outcome, frames
 
 
 def _run_once(
-    host: Host, spec: ContainerSpec, stdin: bytes, deadline_s: float
+    host: Host,
+    kata_id: str,
+    spec: ContainerSpec,
+    stdin: bytes,
+    deadline_s: float,
+    live: KataContainers | None,
 ) -> tuple[Outcome, Frames]:
-    """The run container's outcome and its report, parsed once: a whole report spares the
-    engine the questions of how the container ended."""
+    """The run's outcome and its report, parsed once: a whole report spares the engine the
+    questions of how the run ended."""
     parsed: list[Frames] = []
 
     def whole(stdout: bytes) -> bool:
         parsed.append(parse_frames(stdout))
         return parsed[-1].whole
 
-    outcome = host.engine.run_container(spec, stdin, deadline_s, RESULT_BYTES, whole)
+    if live is None:
+        outcome = host.engine.run_container(spec, stdin, deadline_s, RESULT_BYTES, whole)
+    else:
+        outcome = _exec(host, kata_id, spec, stdin, deadline_s, live, whole)
     return outcome, parsed[-1] if parsed else parse_frames(outcome.stdout)
+
+
+def _exec(
+    host: Host,
+    kata_id: str,
+    spec: ContainerSpec,
+    stdin: bytes,
+    deadline_s: float,
+    live: KataContainers,
+    whole: Callable[[bytes], bool],
+) -> Outcome:
+    """The run as an exec into the kata's live container; in a new one when the container
+    this process knew has gone (removed by another worker, the reaper or an operator)."""
+    while True:
+        container_id, made = live.container_for(kata_id, spec)
+        try:
+            outcome = host.engine.exec_run(
+                container_id, spec, stdin, deadline_s, RESULT_BYTES, whole
+            )
+        except KataNotFound:
+            live.forget(kata_id)
+            if made:
+                raise
+            continue
+        metrics.KATA_CONTAINER_RUNS.labels("new" if made else "reused").inc()
+        live.used(kata_id)
+        return outcome
+
+
+def _keep_or_remove(live: KataContainers, job: Job[Run], outcome: Outcome, frames: Frames) -> None:
+    """Keeps the kata's live container only after a run that provably left it clean: it
+    reported in full and in time, nothing was killed for memory, and its script found
+    nothing of the run left outside the sandbox. Anything else removes it."""
+    if (
+        not (frames.whole and frames.left_clean and not frames.timed_out and not outcome.killed)
+        or frames.oom_kills
+    ):
+        live.remove(job.kata_id, "abnormal_run")
 
 
 def _check_sandbox(host: Host, job: Job[Run], outcome: Outcome, frames: Frames) -> None:

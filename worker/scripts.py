@@ -44,12 +44,20 @@ def preamble(**values: str | int) -> str:
     )
 
 
+# The places of a run container that a run can write outside its sandbox (the root is
+# read-only): what a run leaves there is removed before a kata's live container serves again.
+SCRATCH = "/tmp /dev/shm /dev/mqueue"
+
+
 def run_script(
-    work: str = "/tmp/.runner", proc: str = "/proc", cgroup: str = "/sys/fs/cgroup"
+    work: str = "/tmp/.runner",
+    proc: str = "/proc",
+    cgroup: str = "/sys/fs/cgroup",
+    scratch: str = SCRATCH,
 ) -> str:
     """run.sh as it runs: its bookkeeping folder, where it reads the processes (which it
-    kills) and the memory cgroup (for the OOM count)."""
-    return preamble(WORK=work, PROC=proc, CGROUP=cgroup) + _text("run.sh")
+    kills) and the memory cgroup (for the OOM count), and the writable places it empties."""
+    return preamble(WORK=work, PROC=proc, CGROUP=cgroup, SCRATCH=scratch) + _text("run.sh")
 
 
 def admin_script(sandboxes: str = "/sandboxes", staging: str = "/tmp/in") -> str:

@@ -13,8 +13,9 @@ from runner.models import Job, NewAvatar, NewKata, OldAvatar, OldKata, Run
 from tests.conftest import SHELL, new_kata_id
 from worker import sandbox
 from worker.engine import Container
-from worker.host import Host
+from worker.host import ROLE_LABEL, Host
 from worker.images import Images
+from worker.kata_containers import LIVE_ROLE, KataContainers
 from worker.results import RunResult
 
 
@@ -24,10 +25,11 @@ class Ops:
 
     host: Host
     images: Images
+    live: KataContainers | None = None  # None: a fresh container for every run
 
     @classmethod
-    def of(cls, host: Host) -> Ops:
-        return cls(host, Images.of(host))
+    def of(cls, host: Host, mode: str = "fresh") -> Ops:
+        return cls(host, Images.of(host), KataContainers(host) if mode == "kata" else None)
 
     def new_kata(self, kata_id: str, image: str = SHELL, now: datetime | None = None) -> Any:
         return sandbox.new_kata(
@@ -35,6 +37,8 @@ class Ops:
         )
 
     def old_kata(self, kata_id: str) -> Any:
+        if self.live is not None:
+            self.live.dropped(kata_id)
         return sandbox.old_kata(self.host, self.images, Job(kata_id, OldKata()))
 
     def new_avatar(
@@ -70,13 +74,16 @@ class Ops:
             max_seconds=max_seconds,
         )
         job = Job(kata_id, request, avatar)
-        return sandbox.run(self.host, self.images, job, write_run_at=write_run_at, now=now)
+        return sandbox.run(
+            self.host, self.images, job, live=self.live, write_run_at=write_run_at, now=now
+        )
 
 
-@pytest.fixture
-def ops(host: Host, images: Images) -> Ops:
-    """The sandbox operations on the real engine."""
-    return Ops(host, images)
+@pytest.fixture(params=["kata", "fresh"])
+def ops(request: pytest.FixtureRequest, host: Host, images: Images) -> Ops:
+    """The sandbox operations on the real engine, in each mode of RUNNER_RUN_CONTAINER: an
+    exec into the kata's live container, or a fresh container for every run."""
+    return Ops(host, images, KataContainers(host) if request.param == "kata" else None)
 
 
 @pytest.fixture
@@ -114,8 +121,13 @@ def run_sh(ops: Ops, kata: str) -> Runner:
 
 
 def kata_containers(host: Host, kata_id: str) -> list[Container]:
-    """Every container of the kata, running or not."""
+    """Every container of the kata, running or not: its live one too."""
     return host.kata_containers(kata_id, mounting=True)
+
+
+def run_containers(host: Host, kata_id: str) -> list[Container]:
+    """The kata's containers but its live one (which serves its runs after a clean one)."""
+    return [c for c in kata_containers(host, kata_id) if c.labels.get(ROLE_LABEL) != LIVE_ROLE]
 
 
 def assert_still_works(run: Runner, avatar: str = "lion") -> None:

@@ -17,7 +17,7 @@ import worker.images
 from runner.errors import AvatarNotFound, DockerUnavailable, ImageNotFound, KataNotFound
 from runner.settings import Settings
 from tests.conftest import PYTHON, SHELL, new_kata_id, sdk
-from tests.sandbox.conftest import Ops, Runner, kata_containers
+from tests.sandbox.conftest import Ops, Runner, kata_containers, run_containers
 from worker import scripts
 from worker.colour import COLOUR_RULES_LABEL
 from worker.host import KATA_LABEL, RUNNER_LABEL, Host
@@ -92,7 +92,7 @@ def test_a_volume_laid_out_without_this_run_script_gets_it_on_its_first_run(
     ]
     assert first["created"] == {} and first["colour"] == "green"
     assert run_sh("cat new.txt")["stdout"]["content"] == "new"
-    assert kata_containers(host, kata) == []
+    assert run_containers(host, kata) == []
 
 
 def test_a_run_records_its_time_in_the_volume(ops: Ops, kata: str, run_sh: Runner) -> None:
@@ -333,7 +333,7 @@ def test_a_run_uses_the_image_its_name_stands_for_with_that_images_rules(
         own.images.forget(name)
         with pytest.raises(ImageNotFound):
             own.run(kata, "lion", name, {})
-        assert kata_containers(host, kata) == []
+        assert run_containers(host, kata) == []
     finally:
         with contextlib.suppress(Exception):  # removed already
             api.remove_image(name, force=True)

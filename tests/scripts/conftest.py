@@ -168,11 +168,15 @@ class RunFolder:
         proc = tmp / "proc"
         proc.mkdir()
         (proc / "uptime").symlink_to("/proc/uptime")
+        scratch = tmp / "scratch"
+        scratch.mkdir(exist_ok=True)
         script = scripts.run_script(
-            work=str(tmp / ".runner"), proc=str(proc), cgroup=str(self.cgroup)
+            work=str(tmp / ".runner"), proc=str(proc), cgroup=str(self.cgroup), scratch=str(scratch)
         )
-        # The sweep kills every process it finds: it must never see this machine's.
+        # The sweep kills every process it finds, and the clean-up empties the scratch places:
+        # neither may ever see this machine's.
         assert f" PROC={shlex.quote(str(proc))} " in script
+        assert f" SCRATCH={shlex.quote(str(scratch))}" in script
         if script_path is None:
             script_path = tmp / "run.sh"
             script_path.write_text(script)

@@ -98,3 +98,17 @@ class VolumeInUse(RunnerError):
 
 class BadRules(RunnerError):
     """Colour rules that cannot be used."""
+
+
+class VolumeNotMountable(RunnerError):
+    """The engine could not mount a kata's volume: its disk is not attached (after a reboot)."""
+
+    def __init__(self, message: str, volume: str = "") -> None:
+        super().__init__(message)
+        self.volume = volume
+
+
+class HostDiskFull(RunnerError):
+    """The docker host has less free space than a new kata's disk may fill."""
+
+    code = "host_disk_full"

@@ -16,6 +16,7 @@ install_script() {
 case $step in
   kata)  # (root) NOW SCRIPT: the layout of a kata's volume, its hello time, the run script
     mkdir -p /sandboxes/.runner &&
+    { rmdir /sandboxes/lost+found 2>/dev/null; true; } &&  # a kata's disk is a new ext2
     chmod 755 /sandboxes /sandboxes/.runner &&
     printf '%s\n' "$1" > /sandboxes/.runner/hello_at &&
     install_script "$2" ;;

@@ -8,12 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 from runner.settings import Settings
-from tests.conftest import SHELL, new_kata_id, sdk
-from tests.sandbox.conftest import Ops, Runner
+from tests.conftest import SHELL, new_kata_id
+from tests.sandbox.conftest import Ops, Runner, detach_as_a_reboot_does
 from worker import disk
 from worker.host import Host
 from worker.images import Images
-from worker.limits import LOOP_DEVICES
 
 MiB = 1024 * 1024
 BOUND = 32 * MiB
@@ -55,22 +54,6 @@ def image_file(host: Host, kata_id: str) -> str:
 def allocated_bytes(path: str) -> int:
     """The bytes of the host's disk that a (sparse) file takes."""
     return os.stat(path).st_blocks * 512
-
-
-def detach_as_a_reboot_does(host: Host, kata_id: str) -> None:
-    """Detaches the kata's loop device and removes its link, as a reboot empties /dev."""
-    link = f"{disk.LINKS}/{disk.name(host, kata_id)}"
-    sdk(host).containers.run(
-        host.settings.helper_image,
-        ["sh", "-c", f'losetup -d "$(readlink {link})" && rm {link}'],
-        remove=True,
-        network_mode="none",
-        cap_drop=["ALL"],
-        cap_add=["SYS_ADMIN"],
-        device_cgroup_rules=LOOP_DEVICES,
-        volumes={"/dev": {"bind": "/dev", "mode": "rw"}},
-        labels=host.ours(),
-    )
 
 
 def disk_of(host: Host, kata_id: str) -> list[str]:

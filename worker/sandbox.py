@@ -59,14 +59,7 @@ def new_kata(
     if host.engine.volume(volume) is None:
         options = disk.make(host, kata_id)
         host.engine.create_volume(volume, host.labels(kata_id, "kata"), options)
-    _admin(
-        host,
-        job,
-        "root",
-        ["kata", _iso(now), RUN_SCRIPT_FILE],
-        stdin=RUN_SCRIPT.encode(),
-        make_missing=True,
-    )
+    _admin(host, job, "root", ["kata", _iso(now), RUN_SCRIPT_FILE], stdin=RUN_SCRIPT.encode())
     return {}
 
 
@@ -276,17 +269,8 @@ def _judge(
     )
 
 
-def _admin(
-    host: Host,
-    job: Job[Any],
-    user: str,
-    args: list[str],
-    *,
-    stdin: bytes = b"",
-    make_missing: bool = False,
-) -> None:
-    """Runs one step of admin.sh in a container of the helper image on the kata's volume
-    (on a new empty disk when its disk image is gone and make_missing)."""
+def _admin(host: Host, job: Job[Any], user: str, args: list[str], *, stdin: bytes = b"") -> None:
+    """Runs one step of admin.sh in a container of the helper image on the kata's volume."""
     kata_id = job.kata_id
     volume = host.volume_name(kata_id)
     # Checked first because the engine would silently create a missing named volume.
@@ -306,7 +290,8 @@ def _admin(
         host,
         kata_id,
         lambda: host.engine.run_container(spec, stdin, ADMIN_DEADLINE_S, 4096),
-        make_missing=make_missing,
+        # new_kata's layout: a kata whose disk image is gone gets a new, empty one.
+        make_missing=args[0] == "kata",
     )
     if outcome.exit_code == NO_SANDBOX_EXIT:
         raise AvatarNotFound(f"kata {kata_id} has no sandbox for {job.avatar_name}")

@@ -20,6 +20,7 @@ attach() {
   found=$(loops)
   # One step, `losetup -f FILE`: finding a free device, then attaching it, races.
   [ -n "$found" ] || { losetup -f "$image" && found=$(loops); } || exit 1
+  [ -n "$found" ] || { echo "no loop device lists $image" >&2; exit 1; }
   [ "$(printf '%s\n' "$found" | wc -l)" = 1 ] ||
     { echo "$image is attached more than once:" $found >&2; exit 98; }
   mkdir -p "$links" &&

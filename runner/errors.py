@@ -108,6 +108,12 @@ class VolumeNotMountable(RunnerError):
         self.volume = volume
 
 
+class KataDiskFull(RunnerError):
+    """The kata's disk is full (bytes or files): the runner could not write an avatar's files."""
+
+    code = "kata_disk_full"
+
+
 class HostDiskFull(RunnerError):
     """The docker host has less free space than a new kata's disk may fill."""
 

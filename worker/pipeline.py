@@ -109,7 +109,14 @@ def drain(ctx: Context, kata_id: str) -> int:
 # How a job can end and leave no container of its own behind: done, or failed before or
 # after its containers (each removed before the operation returns) for a reason in its input.
 LEAVES_NOTHING = frozenset(
-    {None, "kata_not_found", "avatar_not_found", "image_not_found", "host_disk_full"}
+    {
+        None,
+        "kata_not_found",
+        "avatar_not_found",
+        "image_not_found",
+        "kata_disk_full",
+        "host_disk_full",
+    }
 )
 
 

@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-from runner.errors import AvatarNotFound, ImageNotFound, KataNotFound, RunnerError, VolumeInUse
+from runner.errors import (
+    AvatarNotFound,
+    ImageNotFound,
+    KataDiskFull,
+    KataNotFound,
+    RunnerError,
+    VolumeInUse,
+)
 from runner.identifiers import SANDBOX_GID, avatar_uid, check_kata_id
 from runner.models import Job, NewAvatar, NewKata, OldAvatar, OldKata, PullImage, Run
 from worker import disk
@@ -297,6 +304,8 @@ def _admin(host: Host, job: Job[Any], user: str, args: list[str], *, stdin: byte
         raise AvatarNotFound(f"kata {kata_id} has no sandbox for {job.avatar_name}")
     if outcome.exit_code == NO_LAYOUT_EXIT:
         raise KataNotFound(f"kata {kata_id} has a volume but no .runner folder: PUT the kata again")
+    if outcome.exit_code != 0 and b"No space left on device" in outcome.stderr:
+        raise KataDiskFull(f"the disk of kata {kata_id} is full: its avatars must delete files")
     if outcome.exit_code != 0 or outcome.killed:
         raise RunnerError(
             f"admin step {args[0]} on kata {kata_id} failed with status {outcome.exit_code}: "

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from runner.errors import KataDiskFull
 from runner.settings import Settings
 from tests.conftest import SHELL, new_kata_id
 from tests.sandbox.conftest import Ops, Runner, detach_as_a_reboot_does
@@ -85,6 +86,23 @@ def test_too_many_files_hit_the_kata_inode_bound(run_small: Runner) -> None:
     assert 0 < int(result["stdout"]["content"]) < INODES
     after = run_small("rm -rf many; : > one; echo still works")
     assert (after["stdout"]["content"], after["colour"]) == ("still works\n", "green")
+
+
+def test_a_full_kata_disk_refuses_a_new_avatar_until_files_go(
+    run_small: Runner, small: Ops, small_kata: str
+) -> None:
+    # Up to its last block: megabytes first, then blocks of 4 KiB.
+    full = run_small(
+        "for i in 1 2 3; do dd if=/dev/zero of=big$i bs=1M count=15; done\n"
+        "dd if=/dev/zero of=big4 bs=4k count=1000"
+    )
+    assert "No space left on device" in full["stderr"]["content"]
+    assert run_small("echo runs")["stdout"]["content"] == "runs\n"  # still reports
+    with pytest.raises(KataDiskFull):
+        small.new_avatar(small_kata, "tiger", SHELL, {"cyber-dojo.sh": "echo tiger"})
+    run_small("rm big*")
+    small.new_avatar(small_kata, "tiger", SHELL, {"cyber-dojo.sh": "echo tiger"})
+    assert small.run(small_kata, "tiger", SHELL)["stdout"]["content"] == "tiger\n"
 
 
 def test_removing_a_kata_leaves_no_disk_image_link_or_loop_device(small: Ops) -> None:

@@ -28,6 +28,7 @@ from harness.services import (
 )
 from runner.errors import VolumeInUse
 from runner.settings import Settings
+from worker import disk
 from worker.host import Host
 
 
@@ -149,7 +150,8 @@ class Stack:
 
 
 def remove_docker_objects(instance: str) -> tuple[int, int]:
-    """Force-removes the instance's containers, then its volumes: how many of each."""
+    """Force-removes the instance's containers, then its volumes and disks: how many
+    containers and volumes."""
     host = Host.connect(Settings(instance=instance))
     prefix = f"{instance}-kata-"
     volumes = {v.name for v in host.engine.volumes(host.ours())}
@@ -162,6 +164,7 @@ def remove_docker_objects(instance: str) -> tuple[int, int]:
         host.engine.remove_container(container_id)
     for volume in volumes:
         _remove_volume(host, volume)
+    disk.remove_all(host)  # the disks of katas whose removal did not run
     return len(containers), len(volumes)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -12,6 +12,7 @@ import redis
 
 from reaper.expiry import Records, decide
 from runner import keys
+from runner.errors import VolumeNotMountable
 from worker.engine import ContainerSpec, Volume
 from worker.host import KATA_LABEL, ROLE_LABEL, Host
 from worker.limits import run_limits
@@ -85,21 +86,26 @@ def runner_volumes(host: Host) -> dict[str, Volume]:
     }
 
 
-def read_times(host: Host, volumes: Iterable[Volume]) -> dict[str, Records]:
-    """The times recorded in each volume's .runner, read by one container for all of them."""
+def read_times(
+    host: Host, volumes: Iterable[Volume], unmountable: list[Volume] | None = None
+) -> dict[str, Records]:
+    """The times recorded in each volume's .runner, read by one container for all of them;
+    a volume whose disk is not attached (a reboot) is left out, and added to unmountable."""
     volumes = list(volumes)
+    while volumes:
+        try:
+            outcome = host.engine.run_container(_reader(host, volumes), b"", 120, 64 * 1024 * 1024)
+            break
+        except VolumeNotMountable as error:
+            left_out = [v for v in volumes if v.name == error.volume]
+            if not left_out:
+                raise
+            log.warning("volume %s would not mount: its times are not read", error.volume)
+            volumes = [v for v in volumes if v.name != error.volume]
+            if unmountable is not None:
+                unmountable += left_out
     if not volumes:
         return {}
-    spec = ContainerSpec(
-        image=host.settings.helper_image,
-        command=["sh", "-c", READ_TIMES],
-        user=NOBODY,
-        name=f"{host.settings.instance}-reaper-{secrets.token_hex(4)}",
-        labels={**host.ours(), ROLE_LABEL: "reaper"},
-        binds={v.name: {"bind": f"/v/{i}", "mode": "ro"} for i, v in enumerate(volumes)},
-        limits=run_limits(host.settings),
-    )
-    outcome = host.engine.run_container(spec, b"", 120, 64 * 1024 * 1024)
     fields = outcome.stdout.split(b"\0")
     times: dict[str, Records] = {}
     for at in range(0, len(fields) - 3, 3):
@@ -115,15 +121,39 @@ def read_times(host: Host, volumes: Iterable[Volume]) -> dict[str, Records]:
     return times
 
 
-def rebuild(host: Host, index: KataIndex, now: datetime, *, dry_run: bool = False) -> int:
-    """Indexes every volume of this runner that the index does not know; returns how many."""
+def _reader(host: Host, volumes: list[Volume]) -> ContainerSpec:
+    """The container that reads the times of these volumes, as nobody, read-only."""
+    return ContainerSpec(
+        image=host.settings.helper_image,
+        command=["sh", "-c", READ_TIMES],
+        user=NOBODY,
+        name=f"{host.settings.instance}-reaper-{secrets.token_hex(4)}",
+        labels={**host.ours(), ROLE_LABEL: "reaper"},
+        binds={v.name: {"bind": f"/v/{i}", "mode": "ro"} for i, v in enumerate(volumes)},
+        limits=run_limits(host.settings),
+    )
+
+
+def rebuild(
+    host: Host,
+    index: KataIndex,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    attach: Callable[[str], None] | None = None,
+) -> int:
+    """Indexes every volume of this runner that the index does not know; returns how many.
+
+    A kata whose disk is not attached is given to attach (by id), to be read on the next pass.
+    """
     volumes = runner_volumes(host)
     unknown = sorted(set(volumes) - index.known(sorted(volumes)))
     rebuilt = 0
     batch = host.settings.reap_read_batch
     for start in range(0, len(unknown), batch):
         chunk = unknown[start : start + batch]
-        for kata_id, records in read_times(host, [volumes[k] for k in chunk]).items():
+        unmountable: list[Volume] = []
+        for kata_id, records in read_times(host, [volumes[k] for k in chunk], unmountable).items():
             latest = decide(records, now, timedelta.max).latest
             if latest is None:
                 log.warning("kata %s: its volume has no readable time; not indexed", kata_id)
@@ -132,4 +162,7 @@ def rebuild(host: Host, index: KataIndex, now: datetime, *, dry_run: bool = Fals
             if not dry_run:
                 index.touch(kata_id, records, latest)
             rebuilt += 1
+        for volume in unmountable:
+            if attach is not None and not dry_run:
+                attach(volume.labels[KATA_LABEL])
     return rebuilt

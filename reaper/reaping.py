@@ -6,6 +6,7 @@ an error on one kata or container does not stop the others.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ from reaper.expiry import decide
 from reaper.index import KataIndex, rebuild
 from runner import metrics
 from runner.models import Job, OldKata
-from worker import sandbox
+from worker import disk, sandbox
 from worker.host import JOB_LABEL, KATA_LABEL, ROLE_LABEL
 from worker.kata_containers import LIVE_ROLE
 from worker.pipeline import Context
@@ -46,7 +47,8 @@ def reap(ctx: Context, now: datetime, *, dry_run: bool = False) -> Report:
     index = KataIndex(ctx.mailbox.redis)
     report = Report()
     try:
-        report.indexed = rebuild(ctx.host, index, now, dry_run=dry_run)
+        attach = functools.partial(attach_disk, ctx, report)
+        report.indexed = rebuild(ctx.host, index, now, dry_run=dry_run, attach=attach)
     except Exception:
         report.errors += 1
         log.exception("reaper: rebuilding the index failed")
@@ -115,6 +117,22 @@ def reap_kata(
     finally:
         if ctx.mailbox.release(lease):
             ctx.wake(kata_id)  # a job came while we held the lease: it now finds no kata
+
+
+def attach_disk(ctx: Context, report: Report, kata_id: str) -> None:
+    """Attaches again, under the kata's lease, the disk of a kata whose volume would not mount
+    (a reboot), so that the next pass reads its times; a held lease: its job attaches it."""
+    lease = ctx.mailbox.acquire(kata_id, "reaper")
+    if lease is None:
+        return
+    try:
+        disk.attach(ctx.host, kata_id)
+    except Exception:
+        report.errors += 1
+        log.exception("reaper: attaching the disk of kata %s failed", kata_id)
+    finally:
+        if ctx.mailbox.release(lease):
+            ctx.wake(kata_id)
 
 
 def remove_leaked_containers(ctx: Context, now: datetime, report: Report, dry_run: bool) -> None:

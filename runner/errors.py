@@ -108,3 +108,23 @@ class VolumeInUse(RunnerError):
 
 class BadRules(RunnerError):
     """Colour rules that cannot be used."""
+
+
+class VolumeNotMountable(RunnerError):
+    """The engine could not mount a kata's volume: its disk is not attached (after a reboot)."""
+
+    def __init__(self, message: str, volume: str = "") -> None:
+        super().__init__(message)
+        self.volume = volume
+
+
+class KataDiskFull(RunnerError):
+    """The kata's disk is full (bytes or files): the runner could not write an avatar's files."""
+
+    code = "kata_disk_full"
+
+
+class HostDiskFull(RunnerError):
+    """The docker host has less free space than a new kata's disk may fill."""
+
+    code = "host_disk_full"

@@ -6,10 +6,15 @@ import fnmatch
 from functools import cached_property
 from typing import Literal
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 KiB = 1024
 MiB = 1024 * KiB
+
+# A loop device keeps at most 63 bytes of its file's name, by which worker/disk.sh finds it:
+# the folder, "/", the instance, "-", a kata id of up to 10 characters and ".img".
+LOOP_NAME_BYTES = 63
 
 LOCAL_IMAGES = ("cyber-dojo-local/shell:latest", "cyber-dojo-local/python-pytest:latest")
 
@@ -92,9 +97,31 @@ class Settings(BaseSettings):
     max_created: int = 16
     max_changed: int = 64
     result_bytes: int = 1 * MiB
+    # Each kata's volume is a filesystem of its own, in a sparse image file of this many bytes
+    # with this many inodes, in kata_disks_dir on the docker host (ARCHITECTURE.md, "A disk
+    # per kata"). A classroom kata of 64 avatars gets 4 MiB and 512 files each; each inode
+    # costs the host 128 bytes at once (4 MiB a kata). 0: no bound (a plain volume, for
+    # engines without loop devices).
+    kata_disk_bytes: int = 256 * MiB
+    kata_disk_inodes: int = 32768
+    kata_disks_dir: str = "/var/lib/cyber-dojo-runner/disks"
     # How long past max_seconds the runner waits for the in-container timer before it kills
     # the container itself.
     kill_grace_s: float = 1.5
+
+    @model_validator(mode="after")
+    def _disk_fits(self) -> Settings:
+        if self.kata_disk_bytes and self.kata_disk_bytes < 8 * MiB:
+            raise ValueError("kata_disk_bytes must be 0 (no bound) or at least 8 MiB")
+        if self.kata_disk_bytes and self.kata_disk_inodes < 1024:
+            raise ValueError("kata_disk_inodes must be at least 1024")
+        longest = len(f"{self.kata_disks_dir}/{self.instance}-{'K' * 10}.img".encode())
+        if self.kata_disk_bytes and longest > LOOP_NAME_BYTES:
+            raise ValueError(
+                f"kata_disks_dir and instance make image names of {longest} bytes: a loop "
+                f"device keeps {LOOP_NAME_BYTES}"
+            )
+        return self
 
     @cached_property
     def image_patterns(self) -> tuple[str, ...]:

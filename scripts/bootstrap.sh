@@ -39,6 +39,13 @@ if ! timeout 10 docker info >/dev/null 2>&1; then
   timeout 10 docker info >/dev/null 2>&1 || { say "dockerd did not start:"; tail -20 "$state/dockerd.log"; exit 1; }
 fi
 
+# 2b. Loop devices: every kata's volume is a filesystem of its own on one (worker/disk.sh).
+if [ ! -e /dev/loop-control ]; then
+  [ "$(id -u)" = 0 ] || { say "no loop devices (/dev/loop-control), and loading them needs root"; exit 1; }
+  say "loading the loop module"
+  modprobe loop || { say "no loop devices: set RUNNER_KATA_DISK_BYTES=0 for plain volumes"; exit 1; }
+fi
+
 # 3. The venv, reinstalled when a requirements file changes.
 stamp=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$state/venv.stamp" 2>/dev/null)" != "$stamp" ]; then

@@ -19,6 +19,7 @@ from harness.services import (
 )
 from runner.settings import Settings
 from tests.stack import Stack, stack_env
+from worker import disk
 from worker.engine import DockerEngine
 from worker.host import Host
 from worker.images import Images
@@ -47,7 +48,8 @@ def new_kata_id() -> str:
 
 @pytest.fixture(scope="session")
 def host(settings: Settings) -> Iterator[Host]:
-    """The real engine; at the end of the session, fails the suite on any leftover."""
+    """The real engine; at the end of the session, fails the suite on any leftover: a
+    container, a volume, a disk image, its link or its loop device."""
     host = Host.connect(settings)
     yield host
     engine = host.engine
@@ -60,8 +62,11 @@ def host(settings: Settings) -> Iterator[Host]:
         engine.remove_container(container.id)
     for volume in volumes:
         engine.remove_volume(volume)
+    disks = disk.leftovers(host)
+    disk.remove_all(host)
     assert not containers, f"tests left containers behind: {[c.labels for c in containers]}"
     assert not volumes, f"tests left volumes behind: {sorted(volumes)}"
+    assert not disks, f"tests left disks behind: {disks}"
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ main() {  # step, args
 
 step_kata() {  # (root) NOW SCRIPT: the layout of a kata's volume, its hello time, the run script
   mkdir -p "$RUNNER_FOLDER" &&
+    { rmdir "$SANDBOXES/lost+found" 2>/dev/null; true; } &&  # a kata's disk is a new ext2
     chmod 755 "$SANDBOXES" "$RUNNER_FOLDER" &&
     printf '%s\n' "$1" > "$RUNNER_FOLDER/hello_at" &&
     install_script "$2"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import struct
 import time
@@ -29,6 +30,7 @@ from runner.errors import (
     KataNotFound,
     RunnerError,
     VolumeInUse,
+    VolumeNotMountable,
 )
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,9 @@ ATTACH_HEADER = struct.Struct(">BxxxL")  # stream (1 stdout, 2 stderr), 3 bytes 
 STDERR_KEPT_BYTES = 4096
 ROLE_LABEL = "org.cyber-dojo.runner.role"
 REMOVAL_WAIT_S = 30.0
+# How the engine says that a local volume's device would not mount (a kata's disk not
+# attached), and which volume: "failed to mount local volume: mount DEVICE:.../volumes/NAME/_data".
+UNMOUNTABLE = re.compile(r"failed to mount local volume: .*/volumes/([^/:]+)/_data")
 
 
 @contextlib.contextmanager
@@ -49,6 +54,9 @@ def docker_errors() -> Iterator[None]:
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
         raise DockerUnavailable(f"the docker engine did not answer: {error}") from error
     except docker.errors.DockerException as error:
+        unmountable = UNMOUNTABLE.search(str(error))
+        if isinstance(error, docker.errors.APIError) and unmountable:
+            raise VolumeNotMountable(str(error.explanation), unmountable[1]) from error
         if "Connection" in str(error) or "connect" in str(error):
             raise DockerUnavailable(f"the docker engine did not answer: {error}") from error
         raise RunnerError(f"docker: {error}") from error
@@ -75,6 +83,7 @@ class Volume:
     name: str
     labels: Mapping[str, str]
     created_at: str | None = None
+    options: Mapping[str, str] = field(default_factory=dict)  # the local driver's, if any
 
 
 @dataclass(frozen=True)
@@ -256,8 +265,11 @@ class Engine(Protocol):
         true, the exec is not inspected. ContainerGone when the container is gone."""
         ...
 
-    def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
-        """Creates the volume; nothing when it exists."""
+    def create_volume(
+        self, name: str, labels: Mapping[str, str], options: Mapping[str, str] | None = None
+    ) -> None:
+        """Creates the volume (with the local driver's options: type, device, o); nothing
+        when it exists."""
         ...
 
     def volume(self, name: str) -> Volume | None:
@@ -440,9 +452,13 @@ class DockerEngine:
             elapsed_s=elapsed_s,
         )
 
-    def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
+    def create_volume(
+        self, name: str, labels: Mapping[str, str], options: Mapping[str, str] | None = None
+    ) -> None:
         with docker_errors():
-            self.api.create_volume(name, labels=dict(labels))
+            self.api.create_volume(
+                name, driver="local", driver_opts=dict(options or {}) or None, labels=dict(labels)
+            )
 
     def volume(self, name: str) -> Volume | None:
         with docker_errors():
@@ -499,4 +515,9 @@ def plain_client(base_url: str = "unix:///var/run/docker.sock", timeout_s: int =
 
 
 def _volume(found: dict[str, Any]) -> Volume:
-    return Volume(found["Name"], found.get("Labels") or {}, found.get("CreatedAt"))
+    return Volume(
+        found["Name"],
+        found.get("Labels") or {},
+        found.get("CreatedAt"),
+        found.get("Options") or {},
+    )

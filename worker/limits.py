@@ -39,3 +39,22 @@ def admin_limits(settings: Settings) -> dict[str, Any]:
     The same limits, but root keeps CAP_CHOWN to hand a new sandbox to its avatar's uid.
     """
     return {**run_limits(settings), "cap_add": ["CHOWN"]}
+
+
+# The block devices of loops (major 7) and /dev/loop-control (10:237).
+LOOP_DEVICES = ["b 7:* rwm", "c 10:237 rwm"]
+
+
+def disk_limits(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for the short root containers that make, attach and remove disks.
+
+    No capability but SYS_ADMIN (to attach and detach loop devices), no device but the loops,
+    and no file-size limit: a disk image is larger than any file a run may write.
+    """
+    limits = run_limits(settings)
+    return {
+        **limits,
+        "cap_add": ["SYS_ADMIN"],
+        "device_cgroup_rules": LOOP_DEVICES,
+        "ulimits": [u for u in limits["ulimits"] if u["name"] != "fsize"],
+    }

@@ -112,7 +112,16 @@ def drain(ctx: Context, kata_id: str) -> int:
 
 # How a job can end and leave no container of its own behind: done, or failed before or
 # after its containers (each removed before the operation returns) for a reason in its input.
-LEAVES_NOTHING = frozenset({None, "kata_not_found", "avatar_not_found", "image_not_found"})
+LEAVES_NOTHING = frozenset(
+    {
+        None,
+        "kata_not_found",
+        "avatar_not_found",
+        "image_not_found",
+        "kata_disk_full",
+        "host_disk_full",
+    }
+)
 
 
 def run_job(ctx: Context, lease: Lease, job_id: str) -> str | None:

@@ -19,12 +19,14 @@ from runner import metrics
 from runner.errors import (
     AvatarNotFound,
     ImageNotFound,
+    KataDiskFull,
     KataNotFound,
     RunnerError,
     VolumeInUse,
 )
 from runner.identifiers import SANDBOX_GID, avatar_uid, check_kata_id
 from runner.models import Job, NewAvatar, NewKata, OldAvatar, OldKata, PullImage, Run
+from worker import disk
 from worker import images as image_ops
 from worker.engine import ContainerSpec, Outcome
 from worker.host import Host
@@ -54,22 +56,32 @@ VOLUME_IN_USE_WAIT_S = 10.0
 def new_kata(
     host: Host, images: Images, job: Job[NewKata], now: datetime | None = None
 ) -> dict[str, str]:
-    """Creates the kata's volume if it is missing, lays it out, records the hello time."""
+    """Creates the kata's volume, on a disk of its own, if it is missing; lays it out,
+    records the hello time."""
     kata_id = check_kata_id(job.kata_id)
     images.colour_rules(job.request.image_name)  # image_not_found before anything is made
-    host.engine.create_volume(host.volume_name(kata_id), host.labels(kata_id, "kata"))
+    volume = host.volume_name(kata_id)
+    if host.engine.volume(volume) is None:
+        options = disk.make(host, kata_id)
+        host.engine.create_volume(volume, host.labels(kata_id, "kata"), options)
     _admin(host, job, "root", kata_step(_iso(now)), stdin=RUN_SCRIPT.encode())
     return {}
 
 
 def old_kata(host: Host, images: Images, job: Job[OldKata]) -> dict[str, str]:
-    """Removes every container of the kata, confirms they are gone, then removes its volume."""
+    """Removes every container of the kata, confirms they are gone, then removes its volume,
+    then its disk."""
     kata_id = check_kata_id(job.kata_id)
+    volume = host.volume_name(kata_id)
+    # Also with no bound now: a kata made under one keeps its disk.
+    on_disk = bool(host.settings.kata_disk_bytes) or disk.has_disk(host.engine.volume(volume))
     host.remove_kata_containers(kata_id)
     give_up = time.monotonic() + VOLUME_IN_USE_WAIT_S
     while True:
         try:
-            host.engine.remove_volume(host.volume_name(kata_id))
+            host.engine.remove_volume(volume)
+            if on_disk:
+                disk.remove(host, kata_id)
             return {}
         except VolumeInUse:
             # A container of another runner instance, or one created between the listing
@@ -134,7 +146,9 @@ def run(
     check_kata_id(job.kata_id)
     spec, stdin = _run_spec(host, images, job, write_run_at, now)
     try:
-        outcome, frames = _contain(host, images, job, spec, stdin, live)
+        outcome, frames = disk.remounting(
+            host, job.kata_id, lambda: _contain(host, images, job, spec, stdin, live)
+        )
     except KataNotFound:
         if live is not None:
             live.remove(job.kata_id, "lost")  # it mounts the volume the engine made
@@ -337,11 +351,19 @@ def _admin(host: Host, job: Job[Any], user: str, args: list[str], *, stdin: byte
         binds={volume: {"bind": "/sandboxes", "mode": "rw"}},
         limits=admin_limits(host.settings),
     )
-    outcome = host.engine.run_container(spec, stdin, ADMIN_DEADLINE_S, 4096)
+    outcome = disk.remounting(
+        host,
+        kata_id,
+        lambda: host.engine.run_container(spec, stdin, ADMIN_DEADLINE_S, 4096),
+        # new_kata's layout: a kata whose disk image is gone gets a new, empty one.
+        make_missing=args[0] == "kata",
+    )
     if outcome.exit_code == Exit.NO_SANDBOX:
         raise AvatarNotFound(f"kata {kata_id} has no sandbox for {job.avatar_name}")
     if outcome.exit_code == Exit.NO_LAYOUT:
         raise KataNotFound(f"kata {kata_id} has a volume but no .runner folder: PUT the kata again")
+    if outcome.exit_code != 0 and b"No space left on device" in outcome.stderr:
+        raise KataDiskFull(f"the disk of kata {kata_id} is full: its avatars must delete files")
     if outcome.exit_code != 0 or outcome.killed:
         raise RunnerError(
             f"admin step {args[0]} on kata {kata_id} failed with status {outcome.exit_code}: "

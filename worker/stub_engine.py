@@ -72,14 +72,17 @@ class StubEngine:
     ) -> Outcome:
         self.ran.append(spec)
         for volume in spec.binds:
-            self.volumes_.setdefault(volume, Volume(volume, {}))  # as the engine does
+            if not volume.startswith("/"):  # a host folder is not a volume
+                self.volumes_.setdefault(volume, Volume(volume, {}))  # as the engine does
         outcome = self.behave(spec, stdin)
         if reported is not None and outcome.killed is False and reported(outcome.stdout):
             return Outcome(None, outcome.stdout, outcome.stderr, None, False, outcome.elapsed_s)
         return outcome
 
-    def create_volume(self, name: str, labels: Mapping[str, str]) -> None:
-        self.volumes_.setdefault(name, Volume(name, dict(labels)))
+    def create_volume(
+        self, name: str, labels: Mapping[str, str], options: Mapping[str, str] | None = None
+    ) -> None:
+        self.volumes_.setdefault(name, Volume(name, dict(labels), options=dict(options or {})))
 
     def volume(self, name: str) -> Volume | None:
         return self.volumes_.get(name)

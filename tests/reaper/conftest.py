@@ -13,6 +13,7 @@ from runner.mailbox import Mailbox
 from runner.settings import Settings
 from tests.api.conftest import Woken
 from tests.sandbox.conftest import Ops
+from worker import disk
 from worker.host import Host
 from worker.images import Images
 from worker.pipeline import Context
@@ -30,6 +31,9 @@ def reaper_host(settings: Settings) -> Iterator[Host]:
     for container in containers:
         host.engine.remove_container(container.id)
     assert not containers, "a reaper test left containers behind"
+    disks = disk.leftovers(host)
+    disk.remove_all(host)
+    assert not disks, f"a reaper test left disks behind: {disks}"
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from reaper.reaping import reap
 from runner import keys
 from tests.conftest import SHELL, new_kata_id, sdk
 from tests.reaper.conftest import NOW
-from tests.sandbox.conftest import Ops
+from tests.sandbox.conftest import Ops, detach_as_a_reboot_does
 from worker.host import Host
 from worker.pipeline import Context
 
@@ -75,6 +75,21 @@ def test_the_index_is_rebuilt_from_the_volumes_after_redis_lost_it(
     assert index.records(kata_id).hello_at == iso(NOW - 3 * DAY)
     assert reap(ctx, NOW + 5 * DAY).deleted == 1
     assert not volume_exists(ctx.host, kata_id)
+
+
+def test_after_a_reboot_and_redis_lost_a_kata_is_indexed_once_its_disk_is_attached_again(
+    ctx: Context, index: KataIndex
+) -> None:
+    detached = kata_touched_at(ctx, index, NOW - 3 * DAY)
+    attached = kata_touched_at(ctx, index, NOW - 2 * DAY)
+    index.redis.flushdb()
+    detach_as_a_reboot_does(ctx.host, detached)
+    first = reap(ctx, NOW)
+    assert (first.indexed, first.errors) == (1, 0)
+    assert index.records(attached).hello_at == iso(NOW - 2 * DAY)
+    # The reader could not mount the detached kata's volume: the pass attached its disk.
+    assert reap(ctx, NOW).indexed == 1
+    assert index.records(detached).hello_at == iso(NOW - 3 * DAY)
 
 
 def test_a_leaked_old_container_is_removed_and_a_running_job_kept(

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from runner.models import Job, NewAvatar, NewKata, OldAvatar, OldKata, Run
-from tests.conftest import SHELL, new_kata_id
-from worker import sandbox
+from tests.conftest import SHELL, new_kata_id, sdk
+from worker import disk, sandbox
 from worker.engine import Container
 from worker.host import ROLE_LABEL, Host
 from worker.images import Images
 from worker.kata_containers import LIVE_ROLE, KataContainers
+from worker.limits import LOOP_DEVICES
 from worker.results import RunResult
 
 
@@ -136,3 +137,19 @@ def assert_still_works(run: Runner, avatar: str = "lion") -> None:
     assert result["stdout"]["content"] == "still works\n"
     assert result["status"] == 0
     assert result["colour"] == "green"
+
+
+def detach_as_a_reboot_does(host: Host, kata_id: str) -> None:
+    """Detaches the kata's loop device and removes its link, as a reboot empties /dev."""
+    link = f"{disk.LINKS}/{disk.name(host, kata_id)}"
+    sdk(host).containers.run(
+        host.settings.helper_image,
+        ["sh", "-c", f'losetup -d "$(readlink {link})" && rm {link}'],
+        remove=True,
+        network_mode="none",
+        cap_drop=["ALL"],
+        cap_add=["SYS_ADMIN"],
+        device_cgroup_rules=LOOP_DEVICES,
+        volumes={"/dev": {"bind": "/dev", "mode": "rw"}},
+        labels=host.ours(),
+    )

@@ -78,6 +78,15 @@ class Settings(BaseSettings):
     # How long past max_seconds the runner waits for the in-container timer before it kills
     # the container itself.
     kill_grace_s: float = 1.5
+    # The runner's own work in a run container (writing the request, walking the sandbox
+    # before and after cyber-dojo.sh, the report) gets this much on top of max_seconds and
+    # kill_grace_s, so that it never eats the learner's time.
+    bookkeeping_s: float = 10.0
+    # Files one request may hold (starting_files, changed_files, deleted_filenames each), and
+    # files of a sandbox the run script compares before and after a run: past it, it stops
+    # counting and the result says too_many_files.
+    max_request_files: int = 1000
+    sandbox_max_files: int = 2000
 
     @cached_property
     def image_patterns(self) -> tuple[str, ...]:

@@ -29,6 +29,7 @@ class RunResult(TypedDict):
     changed: dict[str, Capped]
     deleted: list[str]
     files_truncated: bool  # created or changed files were left out by the result's bounds
+    too_many_files: bool  # the sandbox held more files than the run script compares
 
 
 def run_result(
@@ -86,6 +87,7 @@ def run_result(
         "changed": files["changed"],
         "deleted": sorted(name for name in map(_filename, frames.deleted) if name is not None),
         "files_truncated": files_truncated,
+        "too_many_files": frames.too_many_files,
     }
 
 

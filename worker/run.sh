@@ -2,8 +2,9 @@
 # after the preamble worker/scripts.py puts before it: the exit codes (EXIT_...), the run's
 # bookkeeping folder ($WORK, in the container's own /tmp) and where the processes ($PROC) and
 # the memory cgroup ($CGROUP) are read.
-# Arguments: max_seconds, the output cap (bytes kept + 1), the file cap (bytes kept + 1), what
-# stdin holds, then the filenames to delete:
+# Arguments: max_seconds, the output cap (bytes kept + 1), the file cap (bytes kept + 1), the
+# most files of the sandbox it compares before and after the run, what stdin holds, then the
+# filenames to delete:
 #   none    nothing;
 #   files   a tar of the changed files, extracted straight into the sandbox;
 #   staged  a tar of `deleted/<n>/<filename>` (an empty file in a folder of its own for each
@@ -17,14 +18,15 @@
 # A process costs about a millisecond (more with coreutils than busybox), so the script starts
 # few, and no more for more files: about twenty for a run that changes nothing, two more for
 # any number of created or changed files. Functions (and their redirections), globs and tests
-# start none.
+# start none. The walks of the sandbox stop at max_files files, so that no state of a sandbox
+# makes its runs slow: the time of the script's own work is bounded whatever the learner does.
 set -u
 nl='
 '
 
-main() {  # max_seconds out_cap file_cap request [filename...]
-  max_seconds=$1 out_cap=$2 file_cap=$3 request=$4
-  shift 4
+main() {  # max_seconds out_cap file_cap max_files request [filename...]
+  max_seconds=$1 out_cap=$2 file_cap=$3 max_files=$4 request=$5
+  shift 5
   enter_sandbox
   apply_request "$@"
   record_before
@@ -82,9 +84,11 @@ remove_gone() {  # removes the files of the list gone, then empties it
 
 # Before the run, the md5 of every file goes into the mirror tree $WORK/before: a file of the
 # same name holding it. The plain ones are listed in $WORK/listed too, hashed by one md5sum.
+# Past max_files files, the rest are not recorded: $over_before says so.
 record_before() {
-  plain='' folders=''
+  plain='' folders='' found=0 over=0
   walk . record_odd
+  over_before=$over
   [ -z "$folders" ] || with_lines "$folders" mkdir -p --
   hash_plain > "$WORK/listed"
   while IFS= read -r line; do
@@ -154,8 +158,9 @@ report() {
   header U "$duration_ms" 0
   [ ! -e "$WORK/timed_out" ] || header T 1 0
   report_oom_kills
-  plain='' folders=''
+  plain='' folders='' found=0 over=0
   walk . report_odd
+  [ "$over_before$over" = 00 ] || header L "$max_files" 0
   report_output_and_plain
   report_deleted
   header . '' 0
@@ -240,12 +245,15 @@ file_header() {  # kind, ./name, size
 # Every regular file under the folder (not through a symlink; no fifo or device) as
 # folder/name: plain names go, a line each, into $plain, and their folders into $folders;
 # an odd name (a control character or a backslash, which md5sum would split or escape) goes
-# to the handler at once.
+# to the handler at once. It counts the files in $found and stops at max_files of them,
+# setting $over when there are more.
 walk() {  # folder, handler of an odd name
   for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do
     if [ -L "$f" ]; then
       :
     elif [ -f "$f" ]; then
+      [ "$found" -lt "$max_files" ] || { over=1; return; }
+      found=$((found + 1))
       case $f in
         *[[:cntrl:]]* | *\\*) "$2" "$f" ;;
         *) plain=$plain$nl$f ;;
@@ -253,14 +261,16 @@ walk() {  # folder, handler of an odd name
     elif [ -d "$f" ]; then
       case $f in *[[:cntrl:]]* | *\\*) ;; *) folders=$folders$nl$WORK/before/$f ;; esac
       walk "$f" "$2"
+      [ "$over" = 0 ] || return
     fi
   done
 }
 
-# Created (C) or changed (M): a file whose md5 is not the one in the mirror tree.
+# Created (C) or changed (M): a file whose md5 is not the one in the mirror tree. A file not
+# there is not known to be created when the walk before the run stopped short of it.
 change_of() {  # ./name, md5: sets $change to C, M or nothing
   if [ ! -f "$WORK/before/$1" ]; then
-    change=C
+    if [ "$over_before" = 0 ]; then change=C; else change=; fi
   else
     read -r old < "$WORK/before/$1"
     if [ "$old" = "$2" ]; then change=; else change=M; fi

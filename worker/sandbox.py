@@ -150,6 +150,7 @@ def _run_spec(
             str(job.request.max_seconds),
             str(settings.output_bytes + 1),
             str(settings.file_bytes + 1),
+            str(settings.sandbox_max_files),
             request.mode,
             *request.deleted,
         ],
@@ -181,7 +182,10 @@ def _contain(
 ) -> tuple[Outcome, Frames]:
     """Runs the run container; again when the image's id went (looked up anew), and again
     once this version of the run script is installed when the volume lacks it."""
-    deadline_s = job.request.max_seconds + host.settings.kill_grace_s
+    # The learner's max_seconds is timed inside the container, from cyber-dojo.sh's start;
+    # the container's own deadline also allows for the run script's work around it.
+    settings = host.settings
+    deadline_s = job.request.max_seconds + settings.kill_grace_s + settings.bookkeeping_s
     try:
         outcome, frames = _run_once(host, spec, stdin, deadline_s)
     except ImageNotFound:

@@ -116,3 +116,9 @@ def test_the_whole_result_is_bounded_in_json_bytes_escapes_counted() -> None:
 def test_a_whole_report_needs_no_exit_code_from_the_engine() -> None:
     r = result(Frames(status=1, duration_ms=5, oom_kills=0), exit_code=None)
     assert (r["colour"], r["status"], r["duration_ms"]) == ("red", 1, 5)
+
+
+def test_too_many_files_is_passed_on_and_the_run_judged_as_usual() -> None:
+    r = result(Frames(status=1, too_many_files=True))
+    assert (r["too_many_files"], r["colour"]) == (True, "red")
+    assert result(Frames(status=1))["too_many_files"] is False

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     nofile: int = 256
     stack_bytes: int = 8 * MiB
     tmpfs_bytes: int = 64 * MiB
+    # The run script's own tmpfs (the request staged, the sandbox's md5s, the output kept),
+    # apart from the learner's /tmp so that a learner filling /tmp does not fill it.
+    bookkeeping_tmpfs_bytes: int = 64 * MiB
     # What a run hands back: the first output_bytes of stdout and of stderr, files up to
     # file_bytes each, at most max_created created and max_changed changed files, and at
     # most result_bytes of JSON in all (what Redis keeps of the run for job_ttl_s).

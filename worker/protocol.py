@@ -7,7 +7,7 @@ import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-FRAME_KINDS = frozenset("SUTKLOECMX")
+FRAME_KINDS = frozenset("SUTKLFOECMX")
 NUMBERED = frozenset("SUKL")  # kinds whose name is a number
 END_HEADER = "."
 
@@ -75,6 +75,8 @@ class Frames:
     # The sandbox held more files than the run script compares (its bound) before or after
     # the run: created, changed and deleted cover the files it counted.
     too_many_files: bool = False
+    # What of its own work the run script could not do (a fault header's text).
+    faults: list[bytes] = field(default_factory=list)
     stdout: bytes = b""
     stderr: bytes = b""
     created: dict[bytes, bytes] = field(default_factory=dict)
@@ -150,6 +152,8 @@ def _apply(frames: Frames, kind: str, name: bytes, content: bytes) -> None:
         frames.oom_kills = int(name)
     elif kind == "L":
         frames.too_many_files = True
+    elif kind == "F":
+        frames.faults.append(name)
     elif kind == "O":
         frames.stdout = content
     elif kind == "E":

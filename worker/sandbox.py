@@ -241,7 +241,7 @@ def _judge(
             job.avatar_name,
             outcome.stderr[:500],
         )
-    return run_result(
+    result = run_result(
         frames,
         exit_code=outcome.exit_code,
         killed=outcome.killed,
@@ -255,6 +255,11 @@ def _judge(
         max_changed=settings.max_changed,
         result_bytes=settings.result_bytes,
     )
+    if result["faulty_reason"] is not None:
+        log.warning(
+            "run of %s/%s is faulty: %s", job.kata_id, job.avatar_name, result["faulty_reason"]
+        )
+    return result
 
 
 def _admin(host: Host, job: Job[Any], user: str, args: list[str], *, stdin: bytes = b"") -> None:

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from runner.identifiers import SANDBOX_GID
+from worker.limits import BOOKKEEPING
 
 
 @unique
@@ -32,6 +33,7 @@ class Exit(IntEnum):
     NOT_EMPTIED = 95  # admin.sh: the sandbox could not be emptied
     NOT_FILLED = 96  # admin.sh: the files could not be copied into the sandbox
     NO_STEP = 97  # admin.sh: no such step
+    NOT_KEPT = 98  # run.sh's drainers: the output could not be kept (no space left)
 
 
 def preamble(**values: str | int) -> str:
@@ -45,7 +47,7 @@ def preamble(**values: str | int) -> str:
 
 
 def run_script(
-    work: str = "/tmp/.runner", proc: str = "/proc", cgroup: str = "/sys/fs/cgroup"
+    work: str = f"{BOOKKEEPING}/work", proc: str = "/proc", cgroup: str = "/sys/fs/cgroup"
 ) -> str:
     """run.sh as it runs: its bookkeeping folder, where it reads the processes (which it
     kills) and the memory cgroup (for the OOM count)."""

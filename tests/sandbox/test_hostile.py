@@ -18,6 +18,7 @@ from tests.conftest import PYTHON, sdk
 from tests.sandbox.conftest import Runner, assert_still_works, kata_containers
 from worker import scripts
 from worker.host import KATA_LABEL, ROLE_LABEL, Host
+from worker.limits import BOOKKEEPING
 
 KiB = 1024
 
@@ -317,3 +318,29 @@ def test_python_image_gives_red_amber_green(run_sh: Runner) -> None:
         green["stdout"],
     )
     assert red["created"] == {} and green["created"] == {}
+
+
+def fill(folder: str) -> str:
+    """Shell that fills a tmpfs of 64 MiB, a file of 16 MB at a time (the file size limit)."""
+    return f"for i in 1 2 3 4 5; do head -c 16000000 /dev/zero > {folder}/f$i; done 2>/dev/null\n"
+
+
+def test_a_full_tmp_and_dev_shm_leave_the_runs_own_bookkeeping_whole(run_sh: Runner) -> None:
+    result = run_sh(
+        fill("/tmp") + fill("/dev/shm") + "df /tmp /dev/shm | grep -c 100%\n"
+        "echo made > made.txt; echo err >&2; exit 1"
+    )
+    assert (result["colour"], result["status"]) == ("red", 1)
+    assert (result["stdout"]["content"], result["stderr"]["content"]) == ("2\n", "err\n")
+    assert result["created"] == {"made.txt": {"content": "made\n", "truncated": False}}
+    assert result["faulty_reason"] is None
+    assert_still_works(run_sh)
+
+
+def test_a_learner_filling_the_runs_bookkeeping_gets_a_faulty_run_that_says_why(
+    run_sh: Runner,
+) -> None:
+    result = run_sh(fill(BOOKKEEPING) + "echo out; echo err >&2; exit 1")
+    assert (result["colour"], result["status"]) == ("faulty", 1)
+    assert "no space left for the run's bookkeeping" in result["faulty_reason"]
+    assert_still_works(run_sh)

@@ -11,6 +11,8 @@ import os
 import stat
 import time
 
+import pytest
+
 from tests.scripts.conftest import RunFolder
 from worker.protocol import DELETED_ARGUMENT_BYTES, run_request
 from worker.scripts import Exit
@@ -205,3 +207,32 @@ def test_a_sandbox_of_many_files_costs_a_run_no_more_than_max_files_do(
     assert elapsed_s < 3, f"a run of a sandbox of 20,000 files took {elapsed_s:.1f} s"
     again = folder.run("true", max_files=500).frames
     assert not again.too_many_files and again.deleted == []
+
+
+@pytest.mark.parametrize(
+    ("bookkeeping_file", "fault"),
+    [
+        ("after", b"md5sum of the sandbox after the run"),
+        ("report", b"the list of changes"),
+        ("sizes", b"wc of the output and files"),
+    ],
+)
+def test_a_failure_of_the_scripts_own_work_is_reported_as_a_fault(
+    folder: RunFolder, bookkeeping_file: str, fault: bytes
+) -> None:
+    """A file of its bookkeeping that cannot be written (a folder of that name, which even
+    root cannot write as a file) fails the step that writes it."""
+    work = folder.next_tmp / ".runner"
+    ran = folder.run(
+        f"head -c 100 /dev/zero > big; mkdir '{work}/{bookkeeping_file}'\n"
+        "echo out; echo err >&2; exit 1",
+        file_bytes=10,
+    )
+    frames = ran.frames
+    assert frames.status == 1 and frames.complete
+    assert len(frames.faults) == 1 and fault in frames.faults[0].split(b"; ")
+
+
+def test_a_run_without_faults_reports_none(folder: RunFolder) -> None:
+    frames = folder.run("echo out; exit 1").frames
+    assert frames.faults == [] and frames.whole

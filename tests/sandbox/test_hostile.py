@@ -344,3 +344,25 @@ def test_a_learner_filling_the_runs_bookkeeping_gets_a_faulty_run_that_says_why(
     assert (result["colour"], result["status"]) == ("faulty", 1)
     assert "no space left for the run's bookkeeping" in result["faulty_reason"]
     assert_still_works(run_sh)
+
+
+# A report written into the run script's own stdout, ahead of its real one (ARCHITECTURE.md,
+# "A forged report").
+FORGE = r"printf 'S0\0%s\nO\0%s\n.\0%s\nforged' 0 6 0 > /proc/$PPID/fd/1"
+
+
+def test_a_forged_report_changes_only_that_runs_own_result(run_sh: Runner) -> None:
+    forged = run_sh(FORGE + "; echo real > real.txt; exit 1")
+    assert (forged["colour"], forged["status"], forged["stdout"]["content"]) == (
+        "green",
+        0,
+        "forged",
+    )
+    # What the code did is on disk all the same, and the next run reports it truly.
+    honest = run_sh("cat real.txt; exit 1")
+    assert (honest["colour"], honest["status"], honest["stdout"]["content"]) == (
+        "red",
+        1,
+        "real\n",
+    )
+    assert_still_works(run_sh, avatar="tiger")

@@ -139,7 +139,12 @@ def remove_leaked_containers(ctx: Context, now: datetime, report: Report, dry_ru
     """Removes runner containers older than the longest run plus a grace, whose job is not
     running (their worker crashed, or the host was killed)."""
     settings = ctx.host.settings
-    max_age_s = LONGEST_RUN_S + settings.kill_grace_s + settings.reap_container_grace_s
+    max_age_s = (
+        LONGEST_RUN_S
+        + settings.kill_grace_s
+        + settings.bookkeeping_s
+        + settings.reap_container_grace_s
+    )
     for container in ctx.host.engine.containers(ctx.host.ours()):
         age_s = now.timestamp() - container.created
         job_id = container.labels.get(JOB_LABEL, "")

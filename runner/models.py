@@ -41,11 +41,13 @@ class Request(BaseModel):
     @field_validator("starting_files", "changed_files", check_fields=False)
     @classmethod
     def _files(cls, files: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        _check_count(len(files), info)
         return _check_files(files, str(info.field_name))
 
     @field_validator("deleted_filenames", check_fields=False)
     @classmethod
-    def _names(cls, names: list[str]) -> list[str]:
+    def _names(cls, names: list[str], info: ValidationInfo) -> list[str]:
+        _check_count(len(names), info)
         _check_names(names)
         return names
 
@@ -59,6 +61,15 @@ ImageName = Annotated[
     ),
 ]
 Files = Annotated[dict[str, str], Field(description="filename -> UTF-8 content (1 MiB each)")]
+
+
+def _check_count(count: int, info: ValidationInfo) -> None:
+    settings: Settings | None = (info.context or {}).get("settings")
+    if settings is not None and count > settings.max_request_files:
+        raise TooLarge(
+            f"{info.field_name}: {count} files, over the {settings.max_request_files} a request "
+            "may hold (RUNNER_MAX_REQUEST_FILES)"
+        )
 
 
 def _check_names(names: Iterable[str]) -> None:

@@ -6,13 +6,19 @@ from typing import Any
 
 from runner.settings import Settings
 
+# Where the run script keeps its bookkeeping: a tmpfs of its own, not the learner's /tmp.
+BOOKKEEPING = "/run/runner"
+
 
 def run_limits(settings: Settings) -> dict[str, Any]:
     """The host config of a run container (ARCHITECTURE.md), as the engine's keywords."""
     return {
         "network_mode": "none",
         "read_only": True,
-        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={settings.tmpfs_bytes},mode=1777"},
+        "tmpfs": {
+            "/tmp": f"rw,nosuid,nodev,size={settings.tmpfs_bytes},mode=1777",
+            BOOKKEEPING: f"rw,nosuid,nodev,size={settings.bookkeeping_tmpfs_bytes},mode=1777",
+        },
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "init": True,

@@ -7,8 +7,8 @@ import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-FRAME_KINDS = frozenset("SUTKOECMXZ")
-NUMBERED = frozenset("SUK")  # kinds whose name is a number
+FRAME_KINDS = frozenset("SUTKLFOECMXZ")
+NUMBERED = frozenset("SUKL")  # kinds whose name is a number
 END_HEADER = "."
 
 
@@ -72,6 +72,11 @@ class Frames:
     # How many processes the kernel killed for memory in the container; None when the
     # script could not read its cgroup's count (the engine's OOMKilled then says).
     oom_kills: int | None = None
+    # The sandbox held more files than the run script compares (its bound) before or after
+    # the run: created, changed and deleted cover the files it counted.
+    too_many_files: bool = False
+    # What of its own work the run script could not do (a fault header's text).
+    faults: list[bytes] = field(default_factory=list)
     stdout: bytes = b""
     stderr: bytes = b""
     created: dict[bytes, bytes] = field(default_factory=dict)
@@ -148,6 +153,10 @@ def _apply(frames: Frames, kind: str, name: bytes, content: bytes) -> None:
         frames.timed_out = True
     elif kind == "K":
         frames.oom_kills = int(name)
+    elif kind == "L":
+        frames.too_many_files = True
+    elif kind == "F":
+        frames.faults.append(name)
     elif kind == "O":
         frames.stdout = content
     elif kind == "E":

@@ -22,6 +22,7 @@ class RunResult(TypedDict):
     stderr: Capped
     status: int
     colour: str
+    faulty_reason: str | None  # why the colour is faulty; None when it is not
     timed_out: bool
     oom_killed: bool
     duration_ms: int
@@ -29,6 +30,7 @@ class RunResult(TypedDict):
     changed: dict[str, Capped]
     deleted: list[str]
     files_truncated: bool  # created or changed files were left out by the result's bounds
+    too_many_files: bool  # the sandbox held more files than the run script compares
 
 
 def run_result(
@@ -57,14 +59,13 @@ def run_result(
         status = frames.status
     else:  # the engine was asked for the exit code whenever the report lacks the status
         status = KILLED_STATUS if killed or exit_code is None else exit_code
-    if timed_out:
+    faulty_reason = _faulty_reason(frames, exit_code, rules)
+    if faulty_reason is not None and (frames.faults or not timed_out):
+        colour = "faulty"
+    elif timed_out:
         colour = "timed_out"
-    elif rules is None:
-        colour = "faulty"
-    elif frames.status is None:
-        log.warning("the run script did not report (exit %s): colour faulty", exit_code)
-        colour = "faulty"
     else:
+        assert rules is not None
         colour = rules.colour(stdout["content"], stderr["content"], status)
     files, files_truncated = bounded(
         {
@@ -79,6 +80,7 @@ def run_result(
         "stderr": stderr,
         "status": status,
         "colour": colour,
+        "faulty_reason": faulty_reason if colour == "faulty" else None,
         "timed_out": timed_out,
         "oom_killed": oom_killed,
         "duration_ms": frames.duration_ms if frames.duration_ms is not None else elapsed_ms,
@@ -86,7 +88,21 @@ def run_result(
         "changed": files["changed"],
         "deleted": sorted(name for name in map(_filename, frames.deleted) if name is not None),
         "files_truncated": files_truncated,
+        "too_many_files": frames.too_many_files,
     }
+
+
+def _faulty_reason(frames: Frames, exit_code: int | None, rules: ColourRules | None) -> str | None:
+    """Why the run cannot be judged by the rules: the run script's own faults first, which
+    make the run faulty even when it timed out; None when it can be."""
+    if frames.faults:
+        failed = "; ".join(fault.decode(errors="replace") for fault in frames.faults)
+        return f"the run script's own work failed: {failed}"
+    if rules is None:
+        return "the image has no usable colour rules"
+    if frames.status is None:
+        return f"the run script did not report (exit {exit_code})"
+    return None
 
 
 def bounded(

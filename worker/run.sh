@@ -1,10 +1,11 @@
 # The run script. It runs inside the run container, as the avatar's uid, with a POSIX sh,
 # after the preamble worker/scripts.py puts before it: the exit codes (EXIT_...), the run's
-# bookkeeping folder ($WORK, in the container's own /tmp), where the processes ($PROC) and
-# the memory cgroup ($CGROUP) are read, and the places outside the sandbox a run can write
-# ($SCRATCH), emptied after the run.
-# Arguments: max_seconds, the output cap (bytes kept + 1), the file cap (bytes kept + 1), what
-# stdin holds, then the filenames to delete:
+# bookkeeping folder ($WORK, in a tmpfs of its own: the learner's /tmp filling up does not fill
+# it), where the processes ($PROC) and the memory cgroup ($CGROUP) are read, and the places
+# outside the sandbox a run can write ($SCRATCH), emptied after the run.
+# Arguments: max_seconds, the output cap (bytes kept + 1), the file cap (bytes kept + 1), the
+# most files of the sandbox it compares before and after the run, what stdin holds, then the
+# filenames to delete:
 #   none    nothing;
 #   files   a tar of the changed files, extracted straight into the sandbox;
 #   staged  a tar of `deleted/<n>/<filename>` (an empty file in a folder of its own for each
@@ -12,24 +13,29 @@
 #           `files/<filename>...`.
 # stdout: the report (worker/protocol.py): headers, each a kind letter, a name, NUL, a size and
 #         a newline; an end header `.`; then the contents of the headers, in their order.
+#         Every step of its own work that fails is named in a fault header (F) instead of
+#         being silently missing from the report: the worker makes the run faulty.
 # Everything here runs as the avatar's uid, so every file operation is bounded by the
 # permissions of that uid: a planted symlink cannot lead it into another avatar's sandbox,
 # /sandboxes/.runner or the read-only root filesystem.
 # A process costs about a millisecond (more with coreutils than busybox), so the script starts
 # few, and no more for more files: about twenty for a run that changes nothing, two more for
 # any number of created or changed files. Functions (and their redirections), globs and tests
-# start none.
+# start none. The walks of the sandbox stop at max_files files, so that no state of a sandbox
+# makes its runs slow: the time of the script's own work is bounded whatever the learner does.
 set -u
 nl='
 '
 
-main() {  # max_seconds out_cap file_cap request [filename...]
-  max_seconds=$1 out_cap=$2 file_cap=$3 request=$4
-  shift 4
+main() {  # max_seconds out_cap file_cap max_files request [filename...]
+  max_seconds=$1 out_cap=$2 file_cap=$3 max_files=$4 request=$5 faults=''
+  shift 5
   enter_sandbox
   apply_request "$@"
   record_before
+  check_space 1
   run_cyber_dojo
+  check_space 2
   leave_clean
   report
   rm -rf "$WORK" 2>/dev/null
@@ -85,20 +91,29 @@ remove_gone() {  # removes the files of the list gone, then empties it
 
 # Before the run, the md5 of every file goes into the mirror tree $WORK/before: a file of the
 # same name holding it. The plain ones are listed in $WORK/listed too, hashed by one md5sum.
+# Past max_files files, the rest are not recorded: $over_before says so.
 record_before() {
-  plain='' folders=''
+  plain='' plains=0 folders='' found=0 over=0
   walk . record_odd
-  [ -z "$folders" ] || with_lines "$folders" mkdir -p --
-  hash_plain > "$WORK/listed"
-  while IFS= read -r line; do
-    printf '%s\n' "${line%%  *}" > "$WORK/before/${line#*  }"
-  done < "$WORK/listed"
+  over_before=$over
+  [ -z "$folders" ] || with_lines "$folders" mkdir -p -- || fault "mkdir of the mirror tree"
+  if hash_plain > "$WORK/listed"; then
+    n=0
+    while IFS= read -r line; do
+      n=$((n + 1))
+      printf '%s\n' "${line%%  *}" > "$WORK/before/${line#*  }" || fault "a mirror file"
+    done < "$WORK/listed"
+    # Busybox's md5sum exits 0 when its output could not be written: it is counted instead.
+    [ "$n" = "$plains" ] || fault "md5sum of the sandbox before the run"
+  else
+    fault "md5sum of the sandbox before the run"
+  fi
 }
 
 record_odd() {  # ./name: its md5 into the mirror tree, by an md5sum of its own
   d=$WORK/before/${1%/*}
   [ -d "$d" ] || mkdir -p "$d"
-  md5sum < "$1" > "$WORK/before/$1" 2>/dev/null
+  md5sum < "$1" > "$WORK/before/$1" 2>/dev/null || fault "md5sum of an odd name before the run"
   : > "$WORK/odd"
 }
 
@@ -106,10 +121,10 @@ record_odd() {  # ./name: its md5 into the mirror tree, by an md5sum of its own
 # out_cap bytes kept, the rest read and dropped, so a flood costs neither memory nor disk, and
 # the writer never sees a broken pipe. Sets $status and $duration_ms.
 run_cyber_dojo() {
-  mkfifo "$WORK/o" "$WORK/e"
-  { head -c "$out_cap" > "$WORK/stdout"; exec cat > /dev/null; } < "$WORK/o" &
+  mkfifo "$WORK/o" "$WORK/e" || fault "mkfifo"
+  drain "$WORK/stdout" < "$WORK/o" &
   out_drainer=$!
-  { head -c "$out_cap" > "$WORK/stderr"; exec cat > /dev/null; } < "$WORK/e" &
+  drain "$WORK/stderr" < "$WORK/e" &
   err_drainer=$!
   read_uptime
   started=$uptime
@@ -121,7 +136,15 @@ run_cyber_dojo() {
   read_uptime
   duration_ms=$(((uptime - started) * 10))
   kill_others
-  wait "$out_drainer" "$err_drainer"
+  wait "$out_drainer" || fault "keeping stdout"
+  wait "$err_drainer" || fault "keeping stderr"
+}
+
+# In the background: keeps the first out_cap bytes of stdin in the file, reads and drops the
+# rest. When it could not keep them (no space left) it still drains, and exits NOT_KEPT.
+drain() {  # file
+  head -c "$out_cap" > "$1" || { cat > /dev/null; exit "$EXIT_NOT_KEPT"; }
+  exec cat > /dev/null
 }
 
 read_uptime() {  # sets $uptime: the seconds since boot, in hundredths
@@ -195,14 +218,23 @@ report() {
   [ ! -e "$WORK/timed_out" ] || header T 1 0
   [ "$clean" = 0 ] || header Z 1 0
   report_oom_kills
-  plain='' folders=''
+  plain='' plains=0 folders='' found=0 over=0
   walk . report_odd
+  [ "$over_before$over" = 00 ] || header L "$max_files" 0
   report_output_and_plain
   report_deleted
+  check_space 3
+  [ -z "$faults" ] || header F "$faults" 0
   header . '' 0
-  [ "$bodies" -gt 0 ] || return 0
-  refs bodies
-  eval "cat -- $refs"
+  send_bodies
+}
+
+# Busybox's tools exit 0 when their output could not be written (no space left), so the
+# bookkeeping's space is checked instead after each stretch of work that writes to it: a page
+# written to a file of its own fails while the space is full. Only the learner's code, as the
+# same uid, could fill it (the script's own files take far less) and empty it again.
+check_space() {  # n
+  echo > "$WORK/space$1" 2>/dev/null || fault "no space left for the run's bookkeeping"
 }
 
 # How many processes the kernel killed for memory in this container (cgroup v1, else v2):
@@ -226,18 +258,28 @@ report_odd() {  # ./name: reported at once when created or changed, hashed by an
 # stdout and stderr, then the created and changed plain files, all sized by one wc in the
 # order of $WORK/report.
 report_output_and_plain() {
-  hash_plain > "$WORK/after"
-  while IFS= read -r line; do
-    f=${line#*  }
-    change_of "$f" "${line%%  *}"
-    [ -z "$change" ] || printf '%s%s\n' "$change" "$f"
-  done < "$WORK/after" > "$WORK/report"
+  if hash_plain > "$WORK/after"; then
+    n=0
+    while IFS= read -r line; do
+      n=$((n + 1))
+      f=${line#*  }
+      change_of "$f" "${line%%  *}"
+      [ -z "$change" ] || printf '%s%s\n' "$change" "$f" || fault "the list of changes"
+    done < "$WORK/after" > "$WORK/report" || fault "the list of changes"
+    [ "$n" = "$plains" ] || fault "md5sum of the sandbox after the run"
+  else
+    fault "md5sum of the sandbox after the run"
+    : > "$WORK/report"
+  fi
   names=$WORK/stdout$nl$WORK/stderr
   while IFS= read -r line; do names=$names$nl${line#?}; done < "$WORK/report"
-  with_lines "$names" wc -c -- > "$WORK/sizes" 2>/dev/null
+  with_lines "$names" wc -c -- > "$WORK/sizes" 2>/dev/null || {
+    fault "wc of the output and files"
+    return
+  }
   {
-    read -r size _ && header O '' "$size" "$WORK/stdout"
-    read -r size _ && header E '' "$size" "$WORK/stderr"
+    read -r size _ && header O '' "$size" "=$WORK/stdout"
+    read -r size _ && header E '' "$size" "=$WORK/stderr"
     while IFS= read -r line <&3 && read -r size _; do
       file_header "${line%"${line#?}"}" "${line#?}" "$size"
     done 3< "$WORK/report"
@@ -262,8 +304,15 @@ report_deleted() {
     done' sh "$WORK/before" {} +
 }
 
-# A header now; the content of the file named follows the end header.
-header() {  # kind, name, size, [file]
+# A step of the script's own work failed: named in the fault header, once per reason.
+fault() {  # reason
+  case "; $faults; " in *"; $1; "*) return ;; esac
+  faults=${faults:+$faults; }$1
+}
+
+# A header now; its content follows the end header: a whole file (=file) or its first
+# file_cap bytes (<file).
+header() {  # kind, name, size, [=file or <file]
   printf '%s%s\0%s\n' "$1" "$2" "$3"
   [ -z "${4-}" ] || append bodies "$4"
 }
@@ -271,37 +320,65 @@ header() {  # kind, name, size, [file]
 # A created or changed file: its first file_cap bytes.
 file_header() {  # kind, ./name, size
   if [ "$3" -lt "$file_cap" ]; then
-    header "$1" "${2#./}" "$3" "$2"
+    header "$1" "${2#./}" "$3" "=$2"
   else
-    head -c "$file_cap" < "$2" > "$WORK/cut$bodies"
-    header "$1" "${2#./}" "$file_cap" "$WORK/cut$bodies"
+    header "$1" "${2#./}" "$file_cap" "<$2"
   fi
 }
 
-# Every regular file under the folder (not through a symlink; no fifo or device) as
-# folder/name: plain names go, a line each, into $plain, and their folders into $folders;
+# The contents of the headers, in their order, straight from the files (nothing is copied
+# into the bookkeeping): one cat for each stretch of whole files, a head for each cut one.
+send_bodies() {
+  n=1 whole=0
+  while [ "$n" -le "$bodies" ]; do
+    body=
+    eval "body=\$bodies_$n"
+    case $body in
+      '<'*) send_whole && head -c "$file_cap" < "${body#?}" ;;
+      *) append whole "${body#?}" ;;
+    esac
+    n=$((n + 1))
+  done
+  send_whole  # not exec: the bookkeeping goes after the report
+}
+
+send_whole() {  # sends the whole files listed so far, then empties the list
+  [ "$whole" -gt 0 ] || return 0
+  refs whole
+  eval "cat -- $refs"
+  whole=0
+}
+
+# Every readable regular file under the folder (not through a symlink; no fifo or device) as
+# folder/name: plain names go, a line each, into $plain (counted in $plains), and their
+# folders into $folders;
 # an odd name (a control character or a backslash, which md5sum would split or escape) goes
-# to the handler at once.
+# to the handler at once. It counts the files in $found and stops at max_files of them,
+# setting $over when there are more.
 walk() {  # folder, handler of an odd name
   for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do
     if [ -L "$f" ]; then
       :
-    elif [ -f "$f" ]; then
+    elif [ -f "$f" ] && [ -r "$f" ]; then
+      [ "$found" -lt "$max_files" ] || { over=1; return; }
+      found=$((found + 1))
       case $f in
         *[[:cntrl:]]* | *\\*) "$2" "$f" ;;
-        *) plain=$plain$nl$f ;;
+        *) plain=$plain$nl$f plains=$((plains + 1)) ;;
       esac
     elif [ -d "$f" ]; then
       case $f in *[[:cntrl:]]* | *\\*) ;; *) folders=$folders$nl$WORK/before/$f ;; esac
       walk "$f" "$2"
+      [ "$over" = 0 ] || return
     fi
   done
 }
 
-# Created (C) or changed (M): a file whose md5 is not the one in the mirror tree.
+# Created (C) or changed (M): a file whose md5 is not the one in the mirror tree. A file not
+# there is not known to be created when the walk before the run stopped short of it.
 change_of() {  # ./name, md5: sets $change to C, M or nothing
   if [ ! -f "$WORK/before/$1" ]; then
-    change=C
+    if [ "$over_before" = 0 ]; then change=C; else change=; fi
   else
     read -r old < "$WORK/before/$1"
     if [ "$old" = "$2" ]; then change=; else change=M; fi

@@ -180,6 +180,7 @@ def _run_spec(
             str(job.request.max_seconds),
             str(settings.output_bytes + 1),
             str(settings.file_bytes + 1),
+            str(settings.sandbox_max_files),
             request.mode,
             *request.deleted,
         ],
@@ -216,7 +217,10 @@ def _contain(
 ) -> tuple[Outcome, Frames]:
     """Runs the run container; again when the image's id went (looked up anew), and again
     once this version of the run script is installed when the volume lacks it."""
-    deadline_s = job.request.max_seconds + host.settings.kill_grace_s
+    # The learner's max_seconds is timed inside the container, from cyber-dojo.sh's start;
+    # the container's own deadline also allows for the run script's work around it.
+    settings = host.settings
+    deadline_s = job.request.max_seconds + settings.kill_grace_s + settings.bookkeeping_s
     try:
         outcome, frames = _run_once(host, job.kata_id, spec, stdin, deadline_s, live)
     except ImageNotFound:
@@ -284,12 +288,11 @@ def _exec(
 
 def _keep_or_remove(live: KataContainers, job: Job[Run], outcome: Outcome, frames: Frames) -> None:
     """Keeps the kata's live container only after a run that provably left it clean: it
-    reported in full and in time, nothing was killed for memory, and its script found
-    nothing of the run left outside the sandbox. Anything else removes it."""
-    if (
-        not (frames.whole and frames.left_clean and not frames.timed_out and not outcome.killed)
-        or frames.oom_kills
-    ):
+    reported in full and in time, nothing was killed for memory, the script's own work did
+    not fail, and it found nothing of the run left outside the sandbox. Anything else
+    removes it."""
+    clean = frames.whole and frames.left_clean and not frames.faults
+    if not clean or frames.timed_out or outcome.killed or frames.oom_kills:
         live.remove(job.kata_id, "abnormal_run")
 
 
@@ -318,7 +321,7 @@ def _judge(
             job.avatar_name,
             outcome.stderr[:500],
         )
-    return run_result(
+    result = run_result(
         frames,
         exit_code=outcome.exit_code,
         killed=outcome.killed,
@@ -332,6 +335,11 @@ def _judge(
         max_changed=settings.max_changed,
         result_bytes=settings.result_bytes,
     )
+    if result["faulty_reason"] is not None:
+        log.warning(
+            "run of %s/%s is faulty: %s", job.kata_id, job.avatar_name, result["faulty_reason"]
+        )
+    return result
 
 
 def _admin(host: Host, job: Job[Any], user: str, args: list[str], *, stdin: bytes = b"") -> None:

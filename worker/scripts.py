@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from runner.identifiers import SANDBOX_GID
+from worker.limits import BOOKKEEPING
 
 
 @unique
@@ -32,6 +33,7 @@ class Exit(IntEnum):
     NOT_EMPTIED = 95  # admin.sh: the sandbox could not be emptied
     NOT_FILLED = 96  # admin.sh: the files could not be copied into the sandbox
     NO_STEP = 97  # admin.sh: no such step
+    NOT_KEPT = 98  # run.sh's drainers: the output could not be kept (no space left)
 
 
 def preamble(**values: str | int) -> str:
@@ -46,11 +48,11 @@ def preamble(**values: str | int) -> str:
 
 # The places of a run container that a run can write outside its sandbox (the root is
 # read-only): what a run leaves there is removed before a kata's live container serves again.
-SCRATCH = "/tmp /dev/shm /dev/mqueue"
+SCRATCH = f"/tmp /dev/shm /dev/mqueue {BOOKKEEPING}"
 
 
 def run_script(
-    work: str = "/tmp/.runner",
+    work: str = f"{BOOKKEEPING}/work",
     proc: str = "/proc",
     cgroup: str = "/sys/fs/cgroup",
     scratch: str = SCRATCH,

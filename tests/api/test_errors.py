@@ -91,6 +91,27 @@ BAD_REQUESTS = [
         "too_large",
     ),
     ("POST", RUN, {"data": "x" * (25 * MiB), "content_type": "application/json"}, 413, "too_large"),
+    (
+        "POST",
+        RUN,
+        {"json": run(changed_files={f"f{i}": "" for i in range(1001)})},
+        413,
+        "too_large",
+    ),
+    (
+        "POST",
+        RUN,
+        {"json": run(deleted_filenames=[f"f{i}" for i in range(1001)])},
+        413,
+        "too_large",
+    ),
+    (
+        "PUT",
+        KATA + "/avatars/lion",
+        {"json": {"image_name": SHELL, "starting_files": {f"f{i}": "" for i in range(1001)}}},
+        413,
+        "too_large",
+    ),
 ]
 
 

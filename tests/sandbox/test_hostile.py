@@ -18,6 +18,7 @@ from tests.conftest import PYTHON, sdk
 from tests.sandbox.conftest import Runner, assert_still_works, kata_containers, run_containers
 from worker import scripts
 from worker.host import KATA_LABEL, ROLE_LABEL, Host
+from worker.limits import BOOKKEEPING
 
 KiB = 1024
 
@@ -25,7 +26,10 @@ KiB = 1024
 def test_quiet_infinite_loop_times_out_and_leaves_no_container(
     run_sh: Runner, host: Host, kata: str
 ) -> None:
+    run_sh("true")  # the avatar is made: only the run is timed
     started = time.monotonic()
+    # The run script's own timer ends it, well before the container's deadline (which also
+    # allows for the run script's bookkeeping).
     result = run_sh("while :; do :; done", max_seconds=2)
     elapsed = time.monotonic() - started
     assert result["timed_out"] is True
@@ -317,3 +321,51 @@ def test_python_image_gives_red_amber_green(run_sh: Runner) -> None:
         green["stdout"],
     )
     assert red["created"] == {} and green["created"] == {}
+
+
+def fill(folder: str) -> str:
+    """Shell that fills a tmpfs of 64 MiB, a file of 16 MB at a time (the file size limit)."""
+    return f"for i in 1 2 3 4 5; do head -c 16000000 /dev/zero > {folder}/f$i; done 2>/dev/null\n"
+
+
+def test_a_full_tmp_and_dev_shm_leave_the_runs_own_bookkeeping_whole(run_sh: Runner) -> None:
+    result = run_sh(
+        fill("/tmp") + fill("/dev/shm") + "df /tmp /dev/shm | grep -c 100%\n"
+        "echo made > made.txt; echo err >&2; exit 1"
+    )
+    assert (result["colour"], result["status"]) == ("red", 1)
+    assert (result["stdout"]["content"], result["stderr"]["content"]) == ("2\n", "err\n")
+    assert result["created"] == {"made.txt": {"content": "made\n", "truncated": False}}
+    assert result["faulty_reason"] is None
+    assert_still_works(run_sh)
+
+
+def test_a_learner_filling_the_runs_bookkeeping_gets_a_faulty_run_that_says_why(
+    run_sh: Runner,
+) -> None:
+    result = run_sh(fill(BOOKKEEPING) + "echo out; echo err >&2; exit 1")
+    assert (result["colour"], result["status"]) == ("faulty", 1)
+    assert "no space left for the run's bookkeeping" in result["faulty_reason"]
+    assert_still_works(run_sh)
+
+
+# A report written into the run script's own stdout, ahead of its real one (ARCHITECTURE.md,
+# "A forged report").
+FORGE = r"printf 'S0\0%s\nO\0%s\n.\0%s\nforged' 0 6 0 > /proc/$PPID/fd/1"
+
+
+def test_a_forged_report_changes_only_that_runs_own_result(run_sh: Runner) -> None:
+    forged = run_sh(FORGE + "; echo real > real.txt; exit 1")
+    assert (forged["colour"], forged["status"], forged["stdout"]["content"]) == (
+        "green",
+        0,
+        "forged",
+    )
+    # What the code did is on disk all the same, and the next run reports it truly.
+    honest = run_sh("cat real.txt; exit 1")
+    assert (honest["colour"], honest["status"], honest["stdout"]["content"]) == (
+        "red",
+        1,
+        "real\n",
+    )
+    assert_still_works(run_sh, avatar="tiger")

@@ -157,6 +157,7 @@ class RunFolder:
         max_seconds: int = 10,
         output_bytes: int = 50 * 1024,
         file_bytes: int = 50 * 1024,
+        max_files: int = 2000,
         stdin: bytes | None = None,
         script_path: Path | None = None,
     ) -> Ran:
@@ -191,6 +192,7 @@ class RunFolder:
             str(max_seconds),
             str(output_bytes + 1),
             str(file_bytes + 1),
+            str(max_files),
             request.mode,
             *request.deleted,
         ]

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import stat
+import time
+
+import pytest
 
 from tests.scripts.conftest import RunFolder
 from worker.protocol import DELETED_ARGUMENT_BYTES, run_request
@@ -167,3 +170,69 @@ def test_a_staged_request_that_is_no_tar_exits(folder: RunFolder) -> None:
 def test_the_launcher_exits_when_the_script_is_not_there(folder: RunFolder) -> None:
     ran = folder.run("true", script_path=folder.root / "run-0.sh")
     assert (ran.code, ran.stdout) == (Exit.NO_SCRIPT, b"")
+
+
+def test_a_sandbox_past_max_files_is_compared_up_to_them_and_says_so(folder: RunFolder) -> None:
+    folder.write({f"many/{n:03d}": "x" for n in range(30)})
+    frames = folder.run("echo changed > many/000; echo new > new; rm many/001", max_files=10).frames
+    assert frames.too_many_files and frames.whole and frames.status == 0
+    # Past the walk before the run, a file is not known to be new: none is reported created.
+    assert frames.created == {}
+    assert frames.deleted == [b"many/001"]
+
+
+def test_a_sandbox_the_run_fills_past_max_files_says_so(folder: RunFolder) -> None:
+    frames = folder.run("for n in 1 2 3 4 5; do : > f$n; done", max_files=3).frames
+    assert frames.too_many_files
+    assert len(frames.created) == 2  # cyber-dojo.sh was there before: 3 files in all
+
+
+def test_a_sandbox_under_max_files_does_not_say_so(folder: RunFolder) -> None:
+    folder.write({f"f{n}": "x" for n in range(9)})
+    frames = folder.run("rm f0", max_files=10).frames  # 10 files with cyber-dojo.sh
+    assert not frames.too_many_files and frames.deleted == [b"f0"]
+
+
+def test_a_sandbox_of_many_files_costs_a_run_no_more_than_max_files_do(
+    folder: RunFolder,
+) -> None:
+    many = folder.sandbox / "many"
+    many.mkdir()
+    for n in range(20_000):
+        (many / f"file-{n:05d}.txt").write_bytes(b"")
+    started = time.monotonic()
+    frames = folder.run("rm -r many", max_files=500).frames
+    elapsed_s = time.monotonic() - started
+    assert frames.too_many_files and frames.status == 0
+    assert elapsed_s < 3, f"a run of a sandbox of 20,000 files took {elapsed_s:.1f} s"
+    again = folder.run("true", max_files=500).frames
+    assert not again.too_many_files and again.deleted == []
+
+
+@pytest.mark.parametrize(
+    ("bookkeeping_file", "fault"),
+    [
+        ("after", b"md5sum of the sandbox after the run"),
+        ("report", b"the list of changes"),
+        ("sizes", b"wc of the output and files"),
+    ],
+)
+def test_a_failure_of_the_scripts_own_work_is_reported_as_a_fault(
+    folder: RunFolder, bookkeeping_file: str, fault: bytes
+) -> None:
+    """A file of its bookkeeping that cannot be written (a folder of that name, which even
+    root cannot write as a file) fails the step that writes it."""
+    work = folder.next_tmp / ".runner"
+    ran = folder.run(
+        f"head -c 100 /dev/zero > big; mkdir '{work}/{bookkeeping_file}'\n"
+        "echo out; echo err >&2; exit 1",
+        file_bytes=10,
+    )
+    frames = ran.frames
+    assert frames.status == 1 and frames.complete
+    assert len(frames.faults) == 1 and fault in frames.faults[0].split(b"; ")
+
+
+def test_a_run_without_faults_reports_none(folder: RunFolder) -> None:
+    frames = folder.run("echo out; exit 1").frames
+    assert frames.faults == [] and frames.whole

@@ -104,3 +104,14 @@ def test_no_report_at_all_has_no_status() -> None:
 def test_a_report_without_the_memory_kill_count_leaves_it_unknown() -> None:
     frames = parse_frames(report(("S", b"0", b"")))
     assert frames.complete and frames.oom_kills is None
+
+
+def test_a_sandbox_past_the_bound_is_reported_by_its_own_header() -> None:
+    assert parse_frames(report(("S", b"0", b""), ("L", b"2000", b""))).too_many_files
+    assert not parse_frames(report(("S", b"0", b""))).too_many_files
+    assert not parse_frames(report(("S", b"0", b""), ("L", b"many", b""))).complete
+
+
+def test_the_run_scripts_own_faults_are_kept_in_order() -> None:
+    frames = parse_frames(report(("S", b"1", b""), ("F", b"keeping stdout; mkfifo", b"")))
+    assert frames.complete and frames.faults == [b"keeping stdout; mkfifo"]

@@ -116,3 +116,28 @@ def test_the_whole_result_is_bounded_in_json_bytes_escapes_counted() -> None:
 def test_a_whole_report_needs_no_exit_code_from_the_engine() -> None:
     r = result(Frames(status=1, duration_ms=5, oom_kills=0), exit_code=None)
     assert (r["colour"], r["status"], r["duration_ms"]) == ("red", 1, 5)
+
+
+def test_too_many_files_is_passed_on_and_the_run_judged_as_usual() -> None:
+    r = result(Frames(status=1, too_many_files=True))
+    assert (r["too_many_files"], r["colour"]) == (True, "red")
+    assert result(Frames(status=1))["too_many_files"] is False
+
+
+def test_a_fault_of_the_run_scripts_own_work_is_faulty_with_its_reason() -> None:
+    r = result(Frames(status=1, stdout=b"out", faults=[b"keeping stderr"]))
+    assert r["colour"] == "faulty" and r["status"] == 1
+    assert r["faulty_reason"] == "the run script's own work failed: keeping stderr"
+    timed_out = result(Frames(status=137, timed_out=True, faults=[b"mkfifo"]))
+    assert (timed_out["colour"], timed_out["timed_out"]) == ("faulty", True)
+
+
+def test_every_faulty_run_says_why_and_no_other_does() -> None:
+    assert result(Frames(), exit_code=90)["faulty_reason"] == (
+        "the run script did not report (exit 90)"
+    )
+    assert result(Frames(status=0), rules=None)["faulty_reason"] == (
+        "the image has no usable colour rules"
+    )
+    assert result(Frames(status=0))["faulty_reason"] is None
+    assert result(Frames(status=137, timed_out=True), rules=None)["faulty_reason"] is None

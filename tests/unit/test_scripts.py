@@ -42,10 +42,10 @@ def test_the_launcher_exits_with_its_own_code() -> None:
 def test_the_run_script_file_is_named_by_its_text_as_it_runs() -> None:
     assert scripts.RUN_SCRIPT.endswith(source("run.sh"))
     production = scripts.preamble(
-        WORK="/tmp/.runner",
+        WORK="/run/runner/work",
         PROC="/proc",
         CGROUP="/sys/fs/cgroup",
-        SCRATCH="/tmp /dev/shm /dev/mqueue",
+        SCRATCH="/tmp /dev/shm /dev/mqueue /run/runner",
     )
     assert scripts.RUN_SCRIPT.startswith(production)
     digest = hashlib.sha256(scripts.RUN_SCRIPT.encode()).hexdigest()[:12]

@@ -7,6 +7,12 @@ An image carries its rules as JSON in the label COLOUR_RULES_LABEL:
 
 The first rule whose every given condition holds decides the colour (regexes are searched
 with re.MULTILINE); no rule holding gives `otherwise`. Missing or broken rules give `faulty`.
+A rule may also give `when`, a tree of conditions (worker/conditions.py): all, any and not,
+the status, regexes over stdout + stderr joined, captures compared. Translated cyber-dojo
+lambdas (worker/lambdas.py) are rules of this kind.
+
+`python -m worker.colour translate FILE` shows the rules a lambda file translates to;
+`python -m worker.colour colour FILE --stdout F --stderr F --status N` the colour it gives.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import BadRules
+from worker.conditions import Condition, Run, compile_pattern, parse_condition
 
 COLOUR_RULES_LABEL = "org.cyber-dojo.runner.colour-rules"
 TRAFFIC_LIGHTS = ("red", "amber", "green")
@@ -30,6 +37,7 @@ class Rule:
     stdout: re.Pattern[str] | None = None
     stderr: re.Pattern[str] | None = None
     status: frozenset[int] | None = None
+    when: Condition | None = None
 
     def holds(self, stdout: str, stderr: str, status: int) -> bool:
         """True when every condition the rule gives holds."""
@@ -37,6 +45,7 @@ class Rule:
             (self.stdout is None or self.stdout.search(stdout) is not None)
             and (self.stderr is None or self.stderr.search(stderr) is not None)
             and (self.status is None or status in self.status)
+            and (self.when is None or self.when.holds(Run(stdout, stderr, status)))
         )
 
 
@@ -70,8 +79,14 @@ def parse_rules(document: Any) -> ColourRules:
 
 
 def _rule(item: Any) -> Rule:
-    if not isinstance(item, dict) or not set(item) <= {"colour", "stdout", "stderr", "status"}:
-        raise BadRules(f"rule {item!r}: expected colour, stdout, stderr, status")
+    if not isinstance(item, dict) or not set(item) <= {
+        "colour",
+        "stdout",
+        "stderr",
+        "status",
+        "when",
+    }:
+        raise BadRules(f"rule {item!r}: expected colour, stdout, stderr, status, when")
     status = item.get("status")
     if status is not None and not (
         isinstance(status, list) and all(isinstance(s, int) for s in status)
@@ -82,6 +97,7 @@ def _rule(item: Any) -> Rule:
         stdout=_regex(item.get("stdout")),
         stderr=_regex(item.get("stderr")),
         status=None if status is None else frozenset(status),
+        when=None if item.get("when") is None else parse_condition(item["when"]),
     )
 
 
@@ -92,8 +108,4 @@ def _colour(value: Any) -> str:
 
 
 def _regex(value: Any) -> re.Pattern[str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise BadRules(f"pattern {value!r} is not a string")
-    return re.compile(value, re.MULTILINE)
+    return None if value is None else compile_pattern(value)

@@ -24,7 +24,15 @@ from worker.ruby_syntax import Node, Untranslatable, parse_lambda
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Untranslatable", "lambda_key", "rules_for_lambda", "translate", "translate_document"]
+LAMBDA_KEY_PREFIX = "sha256:"
+__all__ = [
+    "LAMBDA_KEY_PREFIX",
+    "Untranslatable",
+    "lambda_key",
+    "rules_for_lambda",
+    "translate",
+    "translate_document",
+]
 
 Value = tuple[Any, ...]  # ("text", name) ("status",) ("static", v) ("regex", p) ("match", ...)
 TRUE: dict[str, Any] = {"all": []}
@@ -34,7 +42,7 @@ _ORDERS = ("<", "<=", ">", ">=")
 
 def lambda_key(text: str) -> str:
     """The key an operator gives hand-written rules for this lambda under."""
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return LAMBDA_KEY_PREFIX + hashlib.sha256(text.encode()).hexdigest()
 
 
 def translate_document(text: str) -> dict[str, Any]:

@@ -112,7 +112,22 @@ class _Compiler:
         for i, statement in enumerate(body):
             if self.statement(statement, env, path, tail=tail and i == len(body) - 1):
                 return True  # what follows never runs
+            self.guard_after(statement, env)
         return False
+
+    def guard_after(self, statement: Node, env: dict[str, Value]) -> None:
+        """After `return ... if m.nil?` (or `unless m`), the match m is known to be there."""
+        if statement.kind != "if" or statement.args[1] is not None or len(statement.args[0]) != 1:
+            return
+        [(cond, body)] = statement.args[0]
+        if not body or body[-1].kind != "return":
+            return
+        nil = cond.kind == "call" and cond.args[1] == "nil?" and not cond.args[2]
+        if not (nil or cond.kind == "not"):
+            return
+        target = cond.args[0]
+        if target.kind == "name" and env.get(target.args[0], ("",))[0] == "match":
+            env[target.args[0]] = (*env[target.args[0]][:3], True)
 
     def statement(self, node: Node, env: dict[str, Value], path: list[Any], *, tail: bool) -> bool:
         kind = node.kind
@@ -383,6 +398,8 @@ class _Compiler:
             a, b = self.value(args[0], env), self.value(args[1], env)
             if a == ("text", "stdout") and b == ("text", "stderr"):
                 return ("text", "output")
+            if a[0] == b[0] == "text":
+                raise self.fail(node, "a join of texts other than stdout + stderr")
             if a[0] == b[0] == "static" and type(a[1]) is type(b[1]) and type(a[1]) in (int, str):
                 return ("static", a[1] + b[1])
             return self.arithmetic(node, env)
@@ -409,6 +426,11 @@ class _Compiler:
             raise self.fail(node, "an index other than a number or a name")
         group = key[1][1:] if isinstance(key[1], str) and key[1].startswith(":") else key[1]
         if target[0] == "match":
+            compiled = re.compile(target[2])
+            if group not in compiled.groupindex and not (
+                type(group) is int and 0 <= group <= compiled.groups
+            ):
+                raise self.fail(node, f"the capture {group!r} the regex does not have")
             return ("group", {"group": group}, "str", target)
         if target[0] == "row" and type(group) is int:
             if not 0 <= group < target[1]:

@@ -3,7 +3,8 @@
 The result is compiled by the colour rules with re.MULTILINE, whose `$` is Ruby's `$`. What
 differs is rewritten: Ruby's `^` does not match after a newline that ends the text, `\\z` is
 Python's `\\Z`, Ruby's `\\Z` allows a final newline, `\\d \\w \\s` are ASCII in Ruby, `\\h` is
-a hex digit, `(?<name>...)` is Python's `(?P<name>...)`, and Ruby's `m` flag is Python's `s`.
+a hex digit, `(?<name>...)` is Python's `(?P<name>...)` (and makes Ruby's plain groups
+non-capturing), and Ruby's `m` flag is Python's `s`.
 What has no exact counterpart is refused with RubyRegexError rather than guessed.
 """
 
@@ -59,6 +60,8 @@ class _Rewriter:
         self.extended = extended
         self.at = 0
         self.out: list[str] = []
+        # With a named group, Ruby's plain (...) groups do not capture.
+        self.named = re.search(r"\(\?<(?![=!])", source) is not None
 
     def fail(self, what: str) -> RubyRegexError:
         return RubyRegexError(f"regex /{self.source}/: {what} has no exact Python equivalent")
@@ -177,7 +180,7 @@ class _Rewriter:
         s = self.source
         self.at += 1
         if not s.startswith("?", self.at):
-            return "("
+            return "(?:" if self.named else "("
         rest = s[self.at + 1 :]
         if rest.startswith("<") and not rest.startswith(("<=", "<!")):
             self.at += 2

@@ -40,6 +40,8 @@ _OPS = sorted(
         "=~",
         "!~",
         "===",
+        "...",
+        "..",
         "&&",
         "||",
         "<=",
@@ -358,19 +360,24 @@ class Parser:
     def binary(self, level: int) -> Node:
         if level == len(self.LEVELS):
             return self.unary()
-        if level == 0 and self.op("not"):
-            return Node("not", (self.binary(0),), self.tok.line)
-        left = self.ternary() if level == 0 else self.binary(level + 1)
+        left = self.negated() if level == 0 else self.binary(level + 1)
         while True:
             line = self.tok.line
             op = self.op(*self.LEVELS[level])
             if op is None:
                 return left
             self.newlines()
-            right = self.ternary() if level == 0 else self.binary(level + 1)
+            right = self.negated() if level == 0 else self.binary(level + 1)
             if level >= 3 and self.tok.kind == "op" and self.tok.value in self.LEVELS[level]:
                 raise self.fail(f"a chained {op}")
             left = Node(op, (left, right), line)
+
+    def negated(self) -> Node:
+        """An operand of `and` / `or`, which may be `not x`."""
+        line = self.tok.line
+        if self.op("not"):
+            return Node("not", (self.negated(),), line)
+        return self.ternary()
 
     def ternary(self) -> Node:
         cond = self.binary(1)
@@ -393,7 +400,10 @@ class Parser:
             if self.tok.kind == "int":
                 return Node("int", (-int(self.expect("int").value),), line)
             raise self.fail("a unary minus")
-        return self.postfix(self.primary())
+        node = self.postfix(self.primary())
+        if self.tok.kind == "op" and self.tok.value in ("..", "..."):
+            raise self.fail("a range (string slicing is not supported)")
+        return node
 
     def postfix(self, node: Node) -> Node:
         while True:

@@ -18,6 +18,7 @@ dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v docker-registry >/dev/null || missing+=(docker-registry)  # tests pull from it
 command -v shellcheck >/dev/null || missing+=(shellcheck)  # make lint
 command -v dash >/dev/null || missing+=(dash)  # the scripts' tests run them under dash too
+command -v ruby >/dev/null || missing+=(ruby)  # a test checks the lambda translation against Ruby
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { say "need root to install ${missing[*]}"; exit 1; }
   say "installing ${missing[*]}"

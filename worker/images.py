@@ -20,6 +20,7 @@ from runner.settings import Settings, normalise_image_name
 from worker.colour import COLOUR_RULES_LABEL, ColourRules, parse_rules
 from worker.engine import Engine, Image
 from worker.host import Host
+from worker.lambdas import LAMBDA_KEY_PREFIX, lambda_key, rules_for_lambda
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,10 @@ class Images:
         overrides: dict[str, object] = {}
         if host.settings.colour_rules_file:
             document = json.loads(Path(host.settings.colour_rules_file).read_text())
-            overrides = {normalise_image_name(k): v for k, v in document.items()}
+            overrides = {
+                k if k.startswith(LAMBDA_KEY_PREFIX) else normalise_image_name(k): v
+                for k, v in document.items()
+            }
         return cls(host.engine, overrides)
 
     def colour_rules(self, image_name: str) -> ColourRules | None:
@@ -56,6 +60,22 @@ class Images:
         image name and id: a re-tagged image gets its new rules.
         """
         return self._look_up(image_name)[1]
+
+    def lambda_rules(self, lambda_text: str) -> ColourRules | str:
+        """The colour rules of a cyber-dojo lambda (the operator's, under the lambda's
+        sha256, first), or the reason there are none: its runs are then `faulty`.
+
+        The lambda is translated once per text, never run.
+        """
+        document = self.overrides.get(lambda_key(lambda_text))
+        if document is None:
+            return rules_for_lambda(lambda_text)
+        try:
+            return parse_rules(document)
+        except BadRules as error:
+            reason = f"the operator's rules for {lambda_key(lambda_text)} are unusable: {error}"
+            log.warning("%s", reason)
+            return reason
 
     def image_id(self, image_name: str) -> str:
         """The id of the image the name stands for, looked up at most every IMAGE_RECHECK_S.

@@ -79,6 +79,11 @@ class LiveCollector(Collector):
             value=sum(stats["leases"].values()),
         )
         yield GaugeMetricFamily(
+            "runner_kata_containers_live",
+            "Katas with a live container on the docker host.",
+            value=int(self.redis.zcard(keys.LIVE_KATAS)),
+        )
+        yield GaugeMetricFamily(
             "runner_workers_online",
             "Workers that announced themselves.",
             value=len(workers(self.redis)),

@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from runner.errors import ImageNotFound, VolumeInUse
+from runner.errors import ContainerGone, ImageNotFound, VolumeInUse
 from runner.settings import normalise_image_name
 from worker.engine import Container, ContainerSpec, Image, Outcome, Volume
 
@@ -33,6 +33,8 @@ class StubEngine:
     volumes_: dict[str, Volume] = field(default_factory=dict)
     images: dict[str, Image] = field(default_factory=dict)
     ran: list[ContainerSpec] = field(default_factory=list)
+    started: list[ContainerSpec] = field(default_factory=list)  # containers that run on
+    execs: list[tuple[str, ContainerSpec]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -74,6 +76,30 @@ class StubEngine:
         for volume in spec.binds:
             if not volume.startswith("/"):  # a host folder is not a volume
                 self.volumes_.setdefault(volume, Volume(volume, {}))  # as the engine does
+        outcome = self.behave(spec, stdin)
+        if reported is not None and outcome.killed is False and reported(outcome.stdout):
+            return Outcome(None, outcome.stdout, outcome.stderr, None, False, outcome.elapsed_s)
+        return outcome
+
+    def start_container(self, spec: ContainerSpec) -> str:
+        self.image(spec.image)  # ImageNotFound as the engine would
+        for volume in spec.binds:
+            self.volumes_.setdefault(volume, Volume(volume, {}))
+        self.started.append(spec)
+        return self.add_container(spec.labels, mounts=tuple(spec.binds))
+
+    def exec_run(
+        self,
+        container_id: str,
+        spec: ContainerSpec,
+        stdin: bytes,
+        deadline_s: float,
+        stdout_limit: int,
+        reported: Callable[[bytes], bool] | None = None,
+    ) -> Outcome:
+        if container_id not in self.containers_:
+            raise ContainerGone(f"container {container_id} is gone")
+        self.execs.append((container_id, spec))
         outcome = self.behave(spec, stdin)
         if reported is not None and outcome.killed is False and reported(outcome.stdout):
             return Outcome(None, outcome.stdout, outcome.stderr, None, False, outcome.elapsed_s)

@@ -1,0 +1,103 @@
+"""A host's live kata containers over the stub engine and a real Redis: one per kata and
+image, idle ones removed, the least recently used evicted, each removal under the lease."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from runner.mailbox import Mailbox
+from runner.settings import Settings
+from worker.engine import ContainerSpec, Image
+from worker.host import FENCE_LABEL, ROLE_LABEL, Host
+from worker.kata_containers import IMAGE_LABEL, LIVE_ROLE, KataContainers
+from worker.stub_engine import StubEngine
+
+SHELL_ID = "sha256:shell"
+
+
+@pytest.fixture
+def engine() -> StubEngine:
+    stub = StubEngine()
+    stub.images["cyber-dojo-local/shell:latest"] = Image(SHELL_ID, {})
+    stub.images["other:latest"] = Image("sha256:other", {})
+    return stub
+
+
+@pytest.fixture
+def live(engine: StubEngine, redis_client: redis.Redis) -> KataContainers:
+    host = Host(Settings(instance="stub", max_live_katas=3), engine)
+    woken: list[str] = []
+    mailbox = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)
+    return KataContainers(host, mailbox, woken.append)
+
+
+def spec(live: KataContainers, kata_id: str, image: str = SHELL_ID) -> ContainerSpec:
+    return ContainerSpec(
+        image=image,
+        command=["true"],
+        user="40000:5000",
+        name=f"run-{kata_id}",
+        labels=live.host.labels(kata_id, "run", fence="7"),
+        binds={live.host.volume_name(kata_id): {"bind": "/sandboxes", "mode": "rw"}},
+        limits={},
+    )
+
+
+def live_ids(engine: StubEngine) -> set[str]:
+    return {c.id for c, _ in engine.containers_.values() if c.labels.get(ROLE_LABEL) == LIVE_ROLE}
+
+
+def test_a_kata_gets_one_container_per_image_made_once(
+    live: KataContainers, engine: StubEngine
+) -> None:
+    first, made = live.container_for("Kata0001", spec(live, "Kata0001"))
+    assert made is True
+    assert live.container_for("Kata0001", spec(live, "Kata0001")) == (first, False)
+    live.forget("Kata0001")  # another process of the host finds it again by its labels
+    assert live.container_for("Kata0001", spec(live, "Kata0001")) == (first, False)
+    labels = engine.containers_[first][0].labels
+    assert (labels[ROLE_LABEL], labels[IMAGE_LABEL], labels[FENCE_LABEL]) == (
+        LIVE_ROLE,
+        SHELL_ID,
+        "7",
+    )
+    other, made = live.container_for("Kata0001", spec(live, "Kata0001", "sha256:other"))
+    assert made is True and live_ids(engine) == {other}  # the image changed: replaced
+
+
+def test_idle_containers_go_and_recent_ones_stay(live: KataContainers, engine: StubEngine) -> None:
+    live.container_for("Kata0001", spec(live, "Kata0001"))
+    assert live.mailbox is not None
+    live.mailbox.used_live("Kata0001", 1000.0)
+    recent, _ = live.container_for("Kata0002", spec(live, "Kata0002"))
+    live.mailbox.used_live("Kata0002", 1900.0)
+    assert live.remove_idle(300, now=2000.0) == 1
+    assert live_ids(engine) == {recent}
+    assert live.mailbox.live_katas() == ["Kata0002"]
+
+
+def test_a_busy_katas_container_is_not_removed_when_idle(
+    live: KataContainers, engine: StubEngine
+) -> None:
+    busy, _ = live.container_for("Kata0001", spec(live, "Kata0001"))
+    assert live.mailbox is not None
+    live.mailbox.used_live("Kata0001", 1000.0)
+    lease = live.mailbox.acquire("Kata0001", "a-worker")  # a run is in it
+    assert lease is not None
+    assert live.remove_idle(300, now=2000.0) == 0
+    assert live_ids(engine) == {busy}
+    live.mailbox.release(lease)
+
+
+def test_past_the_most_live_katas_the_least_recently_used_is_evicted(
+    live: KataContainers, engine: StubEngine
+) -> None:
+    assert live.mailbox is not None
+    made = {}
+    for n, kata_id in enumerate(["Kata0001", "Kata0002", "Kata0003"]):
+        made[kata_id], _ = live.container_for(kata_id, spec(live, kata_id))
+        live.mailbox.used_live(kata_id, 1000.0 + n)
+    newest, _ = live.container_for("Kata0004", spec(live, "Kata0004"))
+    assert live_ids(engine) == {made["Kata0002"], made["Kata0003"], newest}
+    assert "Kata0001" not in live.mailbox.live_katas()

@@ -26,6 +26,10 @@ class JobError(BaseModel):
         "avatar_not_found",
         "image_not_found",
         "docker_unavailable",
+        "kata_disk_full",
+        "host_disk_full",
+        "invalid_request",
+        "image_not_allowed",
         "worker_lost",
         "internal",
     ]

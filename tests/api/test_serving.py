@@ -285,3 +285,17 @@ def test_an_api_whose_master_was_killed_can_be_restarted_on_its_port_at_once(
                 os.killpg(first.service.pid, signal.SIGKILL)  # the first one's orphans, if any
             first.service.stop()
             second.service.stop()
+
+
+def test_a_long_poll_past_the_body_timeout_leaves_its_connection_usable(api: Api) -> None:
+    # A GET has no body to wait for: a ?wait= longer than the body timeout is not a slow body,
+    # and its keep-alive connection serves the next request as usual.
+    with requests.Session() as session:
+        queued = session.put(api.url + KATA, json={"image_name": SHELL}, timeout=10)
+        assert queued.status_code == 202  # no worker here: it stays queued
+        started = time.monotonic()
+        waited = session.get(api.url + queued.json()["url"] + f"?wait={BODY_TIMEOUT_S + 1}")
+        assert waited.status_code == 200 and waited.json()["state"] == "queued"
+        assert time.monotonic() - started >= BODY_TIMEOUT_S
+        again = session.get(api.url + "/healthz", timeout=10)
+        assert again.status_code == 200, again.text

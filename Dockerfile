@@ -12,5 +12,7 @@ COPY runner ./runner
 COPY api ./api
 COPY worker ./worker
 COPY reaper ./reaper
-ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+# The commit cyber-dojo's GET /sha answers (the image has no .git): --build-arg COMMIT_SHA=...
+ARG COMMIT_SHA=""
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 RUNNER_COMMIT_SHA=${COMMIT_SHA}
 EXPOSE 4597

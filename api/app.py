@@ -9,9 +9,11 @@ import logging
 from collections.abc import Callable
 
 from flask import Flask, Response, request
+from flask.typing import ResponseReturnValue
 
-from api import errors, state
+from api import cyber_dojo, errors, state
 from api.routes import bp
+from api.serving import CYBER_DOJO_LISTENER, LISTENER_KEY
 from runner.errors import RunnerError, Unauthorized
 from runner.jobs import Jobs
 from runner.models import MAX_FILES_BYTES
@@ -49,18 +51,31 @@ def create_app(
 
     app.extensions[state.KEY] = state.State(settings, jobs, wake_kata)
     app.register_blueprint(bp)
+    app.register_blueprint(cyber_dojo.bp)
     errors.register(app)
 
     token = settings.api_token.encode()
 
     @app.before_request
-    def authorise() -> None:
+    def cyber_dojo_listener() -> ResponseReturnValue | None:
+        # cyber-dojo's own listener answers its protocol alone, with no token: whoever
+        # reaches its address is trusted (docs/API.md, "Who may call it").
+        if request.environ.get(LISTENER_KEY) == CYBER_DOJO_LISTENER:
+            return cyber_dojo.answer(request.path)
+        return None
+
+    @app.before_request
+    def authorise() -> ResponseReturnValue | None:
         if not token or request.path in OPEN_PATHS:
-            return
+            return None
         given = request.headers.get("Authorization", "")
         scheme, _, value = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token):
-            raise Unauthorized("a valid bearer token is required")
+            message = "a valid bearer token is required"
+            if request.path in cyber_dojo.PATHS:
+                return cyber_dojo.exception(request.path, message, Unauthorized.code, 401)
+            raise Unauthorized(message)
+        return None
 
     @app.after_request
     def log_request(response: Response) -> Response:
@@ -68,6 +83,13 @@ def create_app(
             log.debug("%s %s %d", request.method, request.path, response.status_code)
         return response
 
+    if settings.cyber_dojo_bind:
+        log.info("cyber-dojo's protocol answers with no token on %s", settings.cyber_dojo_bind)
+    elif token:
+        log.warning(
+            "cyber-dojo's web server sends no token: give its protocol a listener of its own "
+            "(RUNNER_CYBER_DOJO_BIND) to serve one"
+        )
     if token:
         log.info("the API requires a bearer token")
     else:

@@ -5,7 +5,10 @@ from runner.settings import Settings
 
 _settings = Settings()
 
-bind = f"{_settings.host}:{_settings.port}"
+bind = [f"{_settings.host}:{_settings.port}"]
+# cyber-dojo's protocol, with no token, on a listener of its own (docs/API.md).
+if _settings.cyber_dojo_bind:
+    bind.append(_settings.cyber_dojo_bind)
 # gevent: a connection, long-polling or slow, costs a greenlet, not one of a few threads
 # (api/serving.py; ARCHITECTURE.md, "Serving HTTP").
 worker_class = "api.serving.Worker"

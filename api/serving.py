@@ -9,6 +9,7 @@ ARCHITECTURE.md ("Serving HTTP") says why this worker.
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any
 
@@ -18,6 +19,51 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from runner.errors import RequestTimeout
 from runner.settings import Settings
+
+# The WSGI environ key that says a request came through cyber-dojo's own listener
+# (RUNNER_CYBER_DOJO_BIND); a client cannot set it (its headers become HTTP_* keys).
+LISTENER_KEY = "runner.listener"
+CYBER_DOJO_LISTENER = "cyber_dojo"
+WILDCARDS = frozenset({"", "0.0.0.0", "::"})
+
+
+class ListenerMark:
+    """WSGI middleware: marks the requests whose connection came to one of `addresses`
+    (the local addresses of the listeners of cyber-dojo's protocol)."""
+
+    def __init__(self, app: Any, addresses: list[Any]) -> None:
+        self.app = app
+        self.addresses = addresses
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        environ.pop(LISTENER_KEY, None)
+        sock = environ.get("gunicorn.socket")
+        if sock is not None and any(_same(sock.getsockname(), a) for a in self.addresses):
+            environ[LISTENER_KEY] = CYBER_DOJO_LISTENER
+        return self.app(environ, start_response)
+
+
+def _same(local: Any, listener: Any) -> bool:
+    """Whether a connection's local address is on the listener: a unix socket's path, or
+    the port and the address (any address, for a listener on all of them)."""
+    if isinstance(listener, str | bytes) or isinstance(local, str | bytes):
+        return bool(local == listener)
+    return bool(local[1] == listener[1] and (listener[0] in WILDCARDS or local[0] == listener[0]))
+
+
+def cyber_dojo_addresses(listeners: list[Any], bind: str) -> list[Any]:
+    """The local addresses of the listeners bound to `bind` (RUNNER_CYBER_DOJO_BIND)."""
+    if not bind:
+        return []
+    wanted = util.parse_address(bind)
+    if isinstance(wanted, str | bytes):  # a unix socket's path
+        return [wanted]
+    host, port = wanted
+    hosts = {host} | {info[4][0] for info in socket.getaddrinfo(host or None, port)}
+    names = [listener.getsockname() for listener in listeners]
+    return [
+        n for n in names if not isinstance(n, str | bytes) and n[:2] in {(h, port) for h in hosts}
+    ]
 
 
 class DeadlineBody:
@@ -74,11 +120,21 @@ class Worker(GeventWorker):  # type: ignore[misc]
     """gunicorn's gevent worker, bounding the time a request's body may take to arrive."""
 
     def init_process(self) -> None:
-        self.body_timeout_s = Settings().api_body_timeout_s
+        settings = Settings()
+        self.body_timeout_s = settings.api_body_timeout_s
+        self.cyber_dojo_bind = settings.cyber_dojo_bind
         # gunicorn answers the requests it refuses itself (a request line or headers over its
         # limits, broken HTTP) through this function; ours gives them API.md's error body.
         util.write_error = write_error
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        addresses = cyber_dojo_addresses(self.sockets, self.cyber_dojo_bind)
+        if self.cyber_dojo_bind and not addresses:
+            raise RuntimeError(f"no listener on RUNNER_CYBER_DOJO_BIND={self.cyber_dojo_bind}")
+        if addresses:
+            self.wsgi: Any = ListenerMark(self.wsgi, addresses)
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
         body = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from importlib import resources
 
@@ -62,3 +63,36 @@ def check_max_seconds(max_seconds: int) -> int:
     if isinstance(max_seconds, bool) or max_seconds not in MAX_SECONDS_RANGE:
         raise InvalidRequest(f"max_seconds: {max_seconds!r} is not an integer 1..20")
     return max_seconds
+
+
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_INDEX_SUFFIX = re.compile(r"(.*)-([0-9]{1,9})")
+
+
+def cyber_dojo_sandbox(cyber_dojo_id: str) -> tuple[str, str]:
+    """The kata and avatar of this runner that a cyber-dojo id (a kata id, an index suffix:
+    `a1B2c3-0`) runs in.
+
+    The part before the suffix is the kata id when it is a legal one, else a stable hash of
+    it (10 characters of [0-9A-Za-z] from its sha256); the index picks the avatar (modulo 64),
+    or, without one, the hash of the whole id does. Every string maps.
+    """
+    found = _INDEX_SUFFIX.fullmatch(cyber_dojo_id)
+    base, index = (found.group(1), int(found.group(2))) if found else (cyber_dojo_id, None)
+    kata_id = base if KATA_ID.fullmatch(base) else _hashed(base, 10)
+    if index is None:
+        index = int.from_bytes(_sha256(cyber_dojo_id)[:8], "big")
+    return kata_id, AVATARS[index % len(AVATARS)]
+
+
+def _hashed(text: str, length: int) -> str:
+    number = int.from_bytes(_sha256(text), "big")
+    digits = []
+    for _ in range(length):
+        number, digit = divmod(number, len(BASE62))
+        digits.append(BASE62[digit])
+    return "".join(digits)
+
+
+def _sha256(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()

@@ -28,6 +28,8 @@ Keys (all under `runner:`):
   beat                      string, with a TTL: beat's presence record (JSON), while it runs
   sweep:due                 string, with a TTL: a worker has swept within the sweep interval;
                             no other worker sweeps meanwhile
+  cyber_dojo:pull:{image}   string, with a TTL: the id of the pull_image job that cyber-dojo's
+                            protocol started for the image; its calls follow it
 
 The Lua scripts get every key they touch as KEYS, except a job's, which they build from the
 job's id and JOB_PREFIX: the runner uses a single Redis, not a cluster.
@@ -97,3 +99,8 @@ def run_at_written(kata_id: str) -> str:
 def worker(name: str) -> str:
     """The presence key a worker keeps alive while it consumes."""
     return f"{PREFIX}worker:{name}"
+
+
+def cyber_dojo_pull(image_name: str) -> str:
+    """The pull job cyber-dojo's protocol started for the image."""
+    return f"{PREFIX}cyber_dojo:pull:{image_name}"

@@ -38,7 +38,7 @@ class Request(BaseModel):
             raise ImageNotAllowed(f"image_name: {image_name!r} is not on the allow-list")
         return image_name
 
-    @field_validator("starting_files", "changed_files", check_fields=False)
+    @field_validator("starting_files", "changed_files", "files", check_fields=False)
     @classmethod
     def _files(cls, files: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         _check_count(len(files), info)
@@ -126,6 +126,20 @@ class PullImage(Request):
     """POST /images/pull"""
 
     image_name: ImageName
+    if_missing: bool = Field(
+        default=False, description="pull only when the image is not on the docker host"
+    )
+
+
+class CyberDojoRun(Request):
+    """cyber-dojo's run_cyber_dojo_sh, as a job of the avatar its id maps to: the sandbox
+    becomes exactly `files` (made first when the kata or the avatar is missing), then
+    cyber-dojo.sh runs, coloured by rag_lambda when given."""
+
+    image_name: ImageName
+    files: Files
+    max_seconds: int = Field(ge=MAX_SECONDS_RANGE.start, le=MAX_SECONDS_RANGE.stop - 1)
+    rag_lambda: str | None = None
 
 
 # The request model of each job kind.
@@ -136,6 +150,7 @@ REQUESTS: dict[str, type[Request]] = {
     "old_avatar": OldAvatar,
     "run": Run,
     "pull_image": PullImage,
+    "cyber_dojo_run": CyberDojoRun,
 }
 
 R = TypeVar("R", bound=Request)

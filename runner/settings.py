@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     api_body_timeout_s: float = 30.0
     # gunicorn's control socket (gunicornc): off unless given a path of this instance's own.
     api_control_socket: str = ""
+    # A listener (host:port) of its own for cyber-dojo's protocol (docs/API.md): it answers
+    # only that protocol's paths, with no token, for a web server that sends none. Empty:
+    # none; the protocol's paths are then served beside the API's, under its token.
+    cyber_dojo_bind: str = ""
+    # The commit the runner runs, as cyber-dojo's GET /sha answers it (empty: read from git).
+    commit_sha: str = ""
     max_queued: int = 10000  # jobs queued over all katas before submissions get 503
     kata_max_queued: int = 128  # jobs queued on one kata before submissions get 429
     job_ttl_s: int = 86400

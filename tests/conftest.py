@@ -101,9 +101,21 @@ def stack(
     env = {**stack_env(settings, redis.url), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     worker = celery_worker("w1", env, log_dir, concurrency=2)
     beat = celery_beat(env, log_dir)
-    port = free_port()
-    api = gunicorn({**env, "RUNNER_PORT": str(port)}, log_dir, port)
-    running = Stack(f"http://127.0.0.1:{port}", redis, env, log_dir, worker, beat, api)
+    port, cyber_dojo_port = free_port(), free_port()
+    cyber_dojo_bind = f"127.0.0.1:{cyber_dojo_port}"
+    api = gunicorn(
+        {**env, "RUNNER_PORT": str(port), "RUNNER_CYBER_DOJO_BIND": cyber_dojo_bind}, log_dir, port
+    )
+    running = Stack(
+        f"http://127.0.0.1:{port}",
+        redis,
+        env,
+        log_dir,
+        worker,
+        beat,
+        api,
+        cyber_dojo_url=f"http://{cyber_dojo_bind}",
+    )
     try:
         wait_for(lambda: running.call("GET", "/readyz").status_code == 200, 60, "the runner ready")
         yield running

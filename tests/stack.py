@@ -4,6 +4,7 @@ The `stack` fixture (tests/conftest.py) starts one for the whole session."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,16 @@ class Stack:
     worker: Service
     beat: Service
     api: Service
+    cyber_dojo_url: str = ""  # cyber-dojo's protocol, on a listener of its own
+
+    def cyber_dojo(self, method: str, args: dict[str, Any] | None = None) -> requests.Response:
+        """A call of cyber-dojo's protocol as its web server makes it: a GET with a JSON body."""
+        return requests.get(
+            f"{self.cyber_dojo_url}/{method}",
+            data=json.dumps(args if args is not None else {}),
+            headers={"Content-Type": "application/json"},
+            timeout=90,
+        )
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return requests.request(method, self.url + path, timeout=60, **kwargs)

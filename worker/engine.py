@@ -9,10 +9,12 @@ above it.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import re
 import socket
 import struct
+import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -292,6 +294,14 @@ class Engine(Protocol):
         """Pulls an image from its registry; ImageNotFound when the registry refuses."""
         ...
 
+    def image_file(
+        self, image: str, path: str, name: str, labels: Mapping[str, str], limit_bytes: int
+    ) -> bytes | None:
+        """The first limit_bytes of a regular file of the image, read from a container
+        created from it and never started (nothing of the image runs); None when the image
+        has no such file."""
+        ...
+
 
 class DockerEngine:
     """The engine at a docker host, through the docker SDK."""
@@ -506,6 +516,36 @@ class DockerEngine:
                 raise ImageNotFound(
                     f"{repository} could not be pulled: {error.explanation}"
                 ) from error
+
+    def image_file(
+        self, image: str, path: str, name: str, labels: Mapping[str, str], limit_bytes: int
+    ) -> bytes | None:
+        api = self.api
+        with docker_errors():
+            container_id = api.create_container(
+                image, ["true"], name=name, labels=dict(labels), network_disabled=True
+            )["Id"]
+            try:
+                stream, _ = api.get_archive(container_id, path)
+                archive = _bounded(stream, limit_bytes + 64 * 1024)
+            except docker.errors.NotFound:
+                return None
+            finally:
+                self.remove_container(container_id)
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            member = next(iter(tar), None)
+            read = tar.extractfile(member) if member is not None and member.isfile() else None
+            return None if read is None else read.read(limit_bytes)
+
+
+def _bounded(chunks: Iterator[bytes], limit_bytes: int) -> bytes:
+    """The first limit_bytes of a stream; the rest is not read."""
+    kept = bytearray()
+    for chunk in chunks:
+        kept += chunk
+        if len(kept) >= limit_bytes:
+            break
+    return bytes(kept[:limit_bytes])
 
 
 def plain_client(base_url: str = "unix:///var/run/docker.sock", timeout_s: int = 120) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from runner.logs import setup_logging
 from runner.settings import Settings, normalise_image_name
 from worker.colour import COLOUR_RULES_LABEL, ColourRules, parse_rules
 from worker.engine import Engine, Image
-from worker.host import Host
+from worker.host import ROLE_LABEL, Host
 from worker.lambdas import LAMBDA_KEY_PREFIX, lambda_key, rules_for_lambda
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 # through the API is seen at once (the workers count pulls in Redis); an image re-tagged on
 # the host by hand is run within this many seconds.
 IMAGE_RECHECK_S = 10.0
+# Where an older cyber-dojo image keeps its traffic-light lambda, and the most of it read.
+RAG_LAMBDA_FILE = "/usr/local/bin/red_amber_green.rb"
+RAG_LAMBDA_BYTES = 64 * 1024
 
 
 @dataclass
@@ -36,7 +40,11 @@ class Images:
 
     engine: Engine
     overrides: dict[str, object] = field(default_factory=dict)  # the operator's rules by name
+    # The labels and name prefix of the containers that read an image's lambda file.
+    reader_labels: dict[str, str] = field(default_factory=dict)
+    reader_prefix: str = "runner"
     _rules: dict[tuple[str, str], ColourRules | None] = field(default_factory=dict)
+    _lambda_files: dict[str, str | None] = field(default_factory=dict)  # image id: its text
     _ids: dict[str, tuple[str, float]] = field(default_factory=dict)  # name: id, when
     _pulls_seen: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -51,7 +59,8 @@ class Images:
                 k if k.startswith(LAMBDA_KEY_PREFIX) else normalise_image_name(k): v
                 for k, v in document.items()
             }
-        return cls(host.engine, overrides)
+        reader_labels = {**host.ours(), ROLE_LABEL: "image_file"}
+        return cls(host.engine, overrides, reader_labels, host.settings.instance)
 
     def colour_rules(self, image_name: str) -> ColourRules | None:
         """The image's colour rules (the operator's override first), None when unusable.
@@ -76,6 +85,35 @@ class Images:
             reason = f"the operator's rules for {lambda_key(lambda_text)} are unusable: {error}"
             log.warning("%s", reason)
             return reason
+
+    def cyber_dojo_rules(
+        self, image_name: str, image_id: str, rag_lambda: str | None
+    ) -> ColourRules | str:
+        """The colour rules of a cyber-dojo run, or the reason there are none: the operator's
+        for the image name, else the run's rag_lambda translated, else the image's label,
+        else its red_amber_green.rb translated (read once per image id, never run)."""
+        if rag_lambda is not None and normalise_image_name(image_name) not in self.overrides:
+            return self.lambda_rules(rag_lambda)
+        rules = self.rules_of(image_name, image_id)
+        if rules is not None:
+            return rules
+        text = self._lambda_file(image_id)
+        if text is None:
+            return f"the image has no colour rules and no {RAG_LAMBDA_FILE}"
+        return self.lambda_rules(text)
+
+    def _lambda_file(self, image_id: str) -> str | None:
+        with self._lock:
+            if image_id in self._lambda_files:
+                return self._lambda_files[image_id]
+        name = f"{self.reader_prefix}-image-file-{secrets.token_hex(6)}"
+        found = self.engine.image_file(
+            image_id, RAG_LAMBDA_FILE, name, self.reader_labels, RAG_LAMBDA_BYTES
+        )
+        text = None if found is None else found.decode(errors="replace")
+        log.info("image %s: %s %s", image_id[:19], RAG_LAMBDA_FILE, "read" if text else "absent")
+        with self._lock:
+            return self._lambda_files.setdefault(image_id, text)
 
     def image_id(self, image_name: str) -> str:
         """The id of the image the name stands for, looked up at most every IMAGE_RECHECK_S.
@@ -142,11 +180,17 @@ def pull(engine: Engine, image_name: str) -> dict[str, str]:
     if "@" in reference:
         repository, tag = reference, ""
     engine.pull(repository, tag)
-    image = engine.image(reference)
+    found = digest(engine, image_name)
+    log.info("pulled %s: %s", image_name, found["digest"])
+    return found
+
+
+def digest(engine: Engine, image_name: str) -> dict[str, str]:
+    """The image with the digest (else the id) it stands for on the host; ImageNotFound
+    when it is not there."""
+    image = engine.image(normalise_image_name(image_name))
     digests = [d.split("@", 1)[1] for d in image.repo_digests if "@" in d]
-    digest = digests[0] if digests else image.id
-    log.info("pulled %s: %s", image_name, digest)
-    return {"image_name": image_name, "digest": digest}
+    return {"image_name": image_name, "digest": digests[0] if digests else image.id}
 
 
 def prepull(settings: Settings) -> None:

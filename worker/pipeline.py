@@ -23,7 +23,7 @@ from runner.mailbox import JobInput, Lease, Mailbox
 from runner.models import REQUESTS, Job
 from runner.settings import Settings
 from runner.store import connect_redis, redis_errors
-from worker import sandbox
+from worker import cyber_dojo, sandbox
 from worker.host import FENCE_LABEL, Host
 from worker.images import Images
 from worker.kata_containers import KataContainers
@@ -38,6 +38,7 @@ KATA_EFFECT = {
     "new_kata": "hello_at",
     "new_avatar": "hello_at",
     "run": "run_at",
+    "cyber_dojo_run": "run_at",
     "old_kata": "forget",
     "old_avatar": "",
 }
@@ -201,10 +202,10 @@ def _execute(
     started = time.monotonic()
     try:
         job = _job(ctx, lease, job_id, got)
-        if got.kind == "run":
+        if got.kind in RUNS:
             # The run time goes into the volume at most once an interval for the service.
             due = ctx.mailbox.run_at_due(lease.kata_id, ctx.settings.run_at_every_s)
-            result: Any = sandbox.run(ctx.host, ctx.images, job, live=ctx.live, write_run_at=due)
+            result: Any = RUNS[got.kind](ctx.host, ctx.images, job, live=ctx.live, write_run_at=due)
         else:
             result = OPERATIONS[got.kind](ctx.host, ctx.images, job)
             if got.kind == "old_kata" and ctx.live is not None:
@@ -221,9 +222,10 @@ def _execute(
             None,
             {"code": "internal", "message": f"{type(failure).__name__}: {failure}"},
         )
-    if got.kind == "run":
+    if got.kind in RUNS:
         metrics.RUN_DURATION.observe(time.monotonic() - started)
-        log.debug("job %s run: %s in %d ms", job_id, result["colour"], result["duration_ms"])
+        colour, took_ms = result["colour"], result["duration_ms"]
+        log.debug("job %s %s: %s in %d ms", job_id, got.kind, colour, took_ms)
     else:
         log.debug("job %s %s done", job_id, got.kind)
     return "done", result, None
@@ -239,6 +241,9 @@ def _job(ctx: Context, lease: Lease, job_id: str, got: JobInput) -> Job[Any]:
         raise InvalidRequest(f"the stored request of job {job_id} is not valid: {error}") from error
     return Job(lease.kata_id, request, got.avatar_name, job_id, lease.fence)
 
+
+# The job kinds that run cyber-dojo.sh.
+RUNS: dict[str, Callable[..., Any]] = {"run": sandbox.run, "cyber_dojo_run": cyber_dojo.run}
 
 OPERATIONS: dict[str, Callable[[Host, Images, Job[Any]], Any]] = {
     "pull_image": sandbox.pull_image,

@@ -40,7 +40,7 @@ def run_result(
     killed: bool,
     oom_killed: bool,
     elapsed_ms: int,
-    rules: ColourRules | None,
+    rules: ColourRules | str | None,
     output_bytes: int,
     file_bytes: int,
     max_created: int,
@@ -51,6 +51,7 @@ def run_result(
 
     `exit_code` and `elapsed_ms` are the container's, used when the run script could not
     report (user code killed it); `killed` says the runner killed the container at its deadline.
+    `rules` is None, or the reason, when there are none to judge by.
     """
     stdout = cap_text(frames.stdout, output_bytes)
     stderr = cap_text(frames.stderr, output_bytes)
@@ -65,7 +66,7 @@ def run_result(
     elif timed_out:
         colour = "timed_out"
     else:
-        assert rules is not None
+        assert isinstance(rules, ColourRules)
         colour = rules.colour(stdout["content"], stderr["content"], status)
     files, files_truncated = bounded(
         {
@@ -92,7 +93,9 @@ def run_result(
     }
 
 
-def _faulty_reason(frames: Frames, exit_code: int | None, rules: ColourRules | None) -> str | None:
+def _faulty_reason(
+    frames: Frames, exit_code: int | None, rules: ColourRules | str | None
+) -> str | None:
     """Why the run cannot be judged by the rules: the run script's own faults first, which
     make the run faulty even when it timed out; None when it can be."""
     if frames.faults:
@@ -100,6 +103,8 @@ def _faulty_reason(frames: Frames, exit_code: int | None, rules: ColourRules | N
         return f"the run script's own work failed: {failed}"
     if rules is None:
         return "the image has no usable colour rules"
+    if isinstance(rules, str):
+        return rules
     if frames.status is None:
         return f"the run script did not report (exit {exit_code})"
     return None

@@ -28,6 +28,7 @@ from runner.identifiers import SANDBOX_GID, avatar_uid, check_kata_id
 from runner.models import Job, NewAvatar, NewKata, OldAvatar, OldKata, PullImage, Run
 from worker import disk
 from worker import images as image_ops
+from worker.colour import ColourRules
 from worker.engine import ContainerSpec, Outcome
 from worker.host import Host
 from worker.images import Images
@@ -100,14 +101,14 @@ def new_avatar(
     uid = avatar_uid(job.avatar_name)
     images.colour_rules(job.request.image_name)
     _admin(host, job, "root", ["avatar", job.avatar_name, str(uid), _iso(now)])
-    _admin(
-        host,
-        job,
-        f"{uid}:{SANDBOX_GID}",
-        ["fill", job.avatar_name],
-        stdin=request_tar(job.request.starting_files),
-    )
+    fill(host, job, job.request.starting_files)
     return {}
+
+
+def fill(host: Host, job: Job[Any], files: dict[str, str]) -> None:
+    """Sets the avatar's existing sandbox to exactly `files`, as the avatar's uid."""
+    uid = avatar_uid(job.avatar_name)
+    _admin(host, job, f"{uid}:{SANDBOX_GID}", ["fill", job.avatar_name], stdin=request_tar(files))
 
 
 def old_avatar(host: Host, images: Images, job: Job[OldAvatar]) -> dict[str, str]:
@@ -123,7 +124,13 @@ def old_avatar(host: Host, images: Images, job: Job[OldAvatar]) -> dict[str, str
 
 
 def pull_image(host: Host, images: Images, job: Job[PullImage]) -> dict[str, str]:
-    """Pulls (or updates) the image on the host; the digest it now stands for."""
+    """Pulls (or updates) the image on the host; the digest it now stands for. With
+    if_missing, an image already on the host is not pulled again."""
+    if job.request.if_missing:
+        try:
+            return image_ops.digest(host.engine, job.request.image_name)
+        except ImageNotFound:
+            pass
     return image_ops.pull(host.engine, job.request.image_name)
 
 
@@ -135,13 +142,16 @@ def run(
     live: KataContainers | None = None,
     write_run_at: bool = True,
     now: datetime | None = None,
+    rules: Callable[[str], ColourRules | str] | None = None,
 ) -> RunResult:
     """Deletes, writes, then runs cyber-dojo.sh in the avatar's sandbox; judges the colour.
 
     With `live`, the run is an exec into the kata's live container, which is kept only when
     the run reported itself clean; else the run has a fresh container of its own.
     The volume is not looked up first: a missing volume, which the engine makes empty,
-    fails the launcher (or the run-time write) and is then removed again.
+    fails the launcher (or the run-time write) and is then removed again. `rules` gives the
+    colour rules (or the reason there are none) of the image id it ran, instead of the
+    image's own.
     """
     check_kata_id(job.kata_id)
     spec, stdin = _run_spec(host, images, job, write_run_at, now)
@@ -157,7 +167,8 @@ def run(
     if live is not None:
         _keep_or_remove(live, job, outcome, frames)
     _check_sandbox(host, job, outcome, frames)
-    return _judge(host, images, job, spec, outcome, frames)
+    judged_by = rules(spec.image) if rules else images.rules_of(job.request.image_name, spec.image)
+    return _judge(host, job, judged_by, outcome, frames)
 
 
 def _run_spec(
@@ -306,9 +317,8 @@ def _check_sandbox(host: Host, job: Job[Run], outcome: Outcome, frames: Frames) 
 
 def _judge(
     host: Host,
-    images: Images,
     job: Job[Run],
-    spec: ContainerSpec,
+    rules: ColourRules | str | None,
     outcome: Outcome,
     frames: Frames,
 ) -> RunResult:
@@ -328,7 +338,7 @@ def _judge(
         # The script's count when the engine was not asked; either, when both say.
         oom_killed=bool(frames.oom_kills) or bool(outcome.oom_killed),
         elapsed_ms=int(outcome.elapsed_s * 1000),
-        rules=images.rules_of(job.request.image_name, spec.image),
+        rules=rules,
         output_bytes=settings.output_bytes,
         file_bytes=settings.file_bytes,
         max_created=settings.max_created,

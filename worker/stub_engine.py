@@ -32,6 +32,8 @@ class StubEngine:
     containers_: dict[str, tuple[Container, tuple[str, ...]]] = field(default_factory=dict)
     volumes_: dict[str, Volume] = field(default_factory=dict)
     images: dict[str, Image] = field(default_factory=dict)
+    image_files: dict[tuple[str, str], bytes] = field(default_factory=dict)  # (image id, path)
+    files_read: list[tuple[str, str]] = field(default_factory=list)
     ran: list[ContainerSpec] = field(default_factory=list)
     started: list[ContainerSpec] = field(default_factory=list)  # containers that run on
     execs: list[tuple[str, ContainerSpec]] = field(default_factory=list)
@@ -137,3 +139,11 @@ class StubEngine:
     def pull(self, repository: str, tag: str) -> None:
         if f"{repository}:{tag}" not in self.images:
             raise ImageNotFound(f"{repository} could not be pulled: not in the stub registry")
+
+    def image_file(
+        self, image: str, path: str, name: str, labels: Mapping[str, str], limit_bytes: int
+    ) -> bytes | None:
+        image_id = self.image(image).id
+        self.files_read.append((image_id, path))
+        found = self.image_files.get((image_id, path))
+        return None if found is None else found[:limit_bytes]

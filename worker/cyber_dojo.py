@@ -1,0 +1,65 @@
+"""cyber-dojo's run_cyber_dojo_sh as one job of the avatar its id maps to: the sandbox is
+made exactly the files sent (the kata and the avatar first, when they are missing), then
+cyber-dojo.sh runs as any run does, coloured by the rules of worker/images.py's
+`cyber_dojo_rules` (a lambda translated, never run)."""
+
+from __future__ import annotations
+
+from runner.errors import AvatarNotFound, KataNotFound
+from runner.models import CyberDojoRun, Job, NewAvatar, NewKata, Run
+from worker import sandbox
+from worker.host import Host
+from worker.images import Images
+from worker.kata_containers import KataContainers
+from worker.results import RunResult
+
+
+def run(
+    host: Host,
+    images: Images,
+    job: Job[CyberDojoRun],
+    *,
+    live: KataContainers | None = None,
+    write_run_at: bool = True,
+) -> RunResult:
+    """Fills the sandbox with exactly the request's files, then runs cyber-dojo.sh in it."""
+    request = job.request
+    make_exact(host, images, job)
+    as_run = Job(
+        job.kata_id,
+        Run(image_name=request.image_name, max_seconds=request.max_seconds),
+        job.avatar_name,
+        job.job_id,
+        job.fence,
+    )
+    return sandbox.run(
+        host,
+        images,
+        as_run,
+        live=live,
+        write_run_at=write_run_at,
+        rules=lambda image_id: images.cyber_dojo_rules(
+            request.image_name, image_id, request.rag_lambda
+        ),
+    )
+
+
+def make_exact(host: Host, images: Images, job: Job[CyberDojoRun]) -> None:
+    """The sandbox holds exactly the request's files: a missing kata (never made, reaped,
+    its disk lost) or avatar is made first."""
+    request = job.request
+    avatar = Job(
+        job.kata_id,
+        NewAvatar(image_name=request.image_name, starting_files=request.files),
+        job.avatar_name,
+        job.job_id,
+        job.fence,
+    )
+    try:
+        sandbox.fill(host, job, request.files)
+    except KataNotFound:
+        kata = Job(job.kata_id, NewKata(image_name=request.image_name), "", job.job_id, job.fence)
+        sandbox.new_kata(host, images, kata)
+        sandbox.new_avatar(host, images, avatar)
+    except AvatarNotFound:
+        sandbox.new_avatar(host, images, avatar)

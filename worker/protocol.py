@@ -7,7 +7,7 @@ import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-FRAME_KINDS = frozenset("SUTKLFOECMXZ")
+FRAME_KINDS = frozenset("SUTKLFOECMXZW")
 NUMBERED = frozenset("SUKL")  # kinds whose name is a number
 END_HEADER = "."
 
@@ -82,6 +82,8 @@ class Frames:
     created: dict[bytes, bytes] = field(default_factory=dict)
     changed: dict[bytes, bytes] = field(default_factory=dict)
     deleted: list[bytes] = field(default_factory=list)
+    # Files of the request the run script could not write into the sandbox.
+    unwritten: list[bytes] = field(default_factory=list)
     complete: bool = True
     # The script found nothing of the run left outside the sandbox (no process of its uid,
     # nothing in the container's writable places): a kata's live container may serve again.
@@ -167,5 +169,7 @@ def _apply(frames: Frames, kind: str, name: bytes, content: bytes) -> None:
         frames.changed[name] = content
     elif kind == "Z":
         frames.left_clean = True
+    elif kind == "W":
+        frames.unwritten.append(name)
     else:
         frames.deleted.append(name)

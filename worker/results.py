@@ -31,6 +31,7 @@ class RunResult(TypedDict):
     deleted: list[str]
     files_truncated: bool  # created or changed files were left out by the result's bounds
     too_many_files: bool  # the sandbox held more files than the run script compares
+    unwritten: list[str]  # files of the request that could not be written into the sandbox
 
 
 def run_result(
@@ -87,9 +88,10 @@ def run_result(
         "duration_ms": frames.duration_ms if frames.duration_ms is not None else elapsed_ms,
         "created": files["created"],
         "changed": files["changed"],
-        "deleted": sorted(name for name in map(_filename, frames.deleted) if name is not None),
+        "deleted": _filenames(frames.deleted),
         "files_truncated": files_truncated,
         "too_many_files": frames.too_many_files,
+        "unwritten": _filenames(frames.unwritten),
     }
 
 
@@ -144,6 +146,11 @@ def _text_files(files: dict[bytes, bytes], limit: int) -> dict[str, Capped]:
         if name is not None and is_text(content[:limit]):
             texts[name] = cap_text(content, limit)
     return texts
+
+
+def _filenames(raw_names: list[bytes]) -> list[str]:
+    """The names as text, sorted; a name that is not UTF-8 left out."""
+    return sorted(name for name in map(_filename, raw_names) if name is not None)
 
 
 def _filename(raw_name: bytes) -> str | None:

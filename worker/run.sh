@@ -7,10 +7,11 @@
 # most files of the sandbox it compares before and after the run, what stdin holds, then the
 # filenames to delete:
 #   none    nothing;
-#   files   a tar of the changed files, extracted straight into the sandbox;
+#   files   a tar of the changed files;
 #   staged  a tar of `deleted/<n>/<filename>` (an empty file in a folder of its own for each
 #           filename to delete, when there are more than arguments can hold) and
 #           `files/<filename>...`.
+# Both are unpacked into the bookkeeping, then copied into the sandbox.
 # stdout: the report (worker/protocol.py): headers, each a kind letter, a name, NUL, a size and
 #         a newline; an end header `.`; then the contents of the headers, in their order.
 #         Every step of its own work that fails is named in a fault header (F) instead of
@@ -20,7 +21,8 @@
 # /sandboxes/.runner or the read-only root filesystem.
 # A process costs about a millisecond (more with coreutils than busybox), so the script starts
 # few, and no more for more files: about twenty for a run that changes nothing, two more for
-# any number of created or changed files. Functions (and their redirections), globs and tests
+# any number of created or changed files; a request's files cost two (tar, cp), and two more
+# (md5sums) when some could not be written. Functions (and their redirections), globs and tests
 # start none. The walks of the sandbox stop at max_files files, so that no state of a sandbox
 # makes its runs slow: the time of the script's own work is bounded whatever the learner does.
 set -u
@@ -47,22 +49,19 @@ enter_sandbox() {
   cd "$CYBER_DOJO_SANDBOX" 2>/dev/null || exit "$EXIT_NO_SANDBOX"
 }
 
-# The request: deletions first, then writes.
+# The request: deletions first, then writes. The files are unpacked into the bookkeeping,
+# then copied into the sandbox (write_staged).
 apply_request() {  # [filename...]
   [ $# -eq 0 ] || rm -f -- "$@" 2>/dev/null
+  unwritten=0 staged=$WORK/in/files
   case $request in
-    files) tar -x -f - 2>/dev/null ;;
-    staged) apply_staged ;;
+    files) mkdir -p "$staged" && tar -x -f - -C "$staged" || exit "$EXIT_BAD_REQUEST" ;;
+    staged)
+      mkdir "$WORK/in" && tar -x -f - -C "$WORK/in" || exit "$EXIT_BAD_REQUEST"
+      [ ! -d "$WORK/in/deleted" ] || remove_staged
+      ;;
   esac
-}
-
-apply_staged() {
-  mkdir "$WORK/in" && tar -x -f - -C "$WORK/in" || exit "$EXIT_BAD_REQUEST"
-  [ ! -d "$WORK/in/deleted" ] || remove_staged
-  if [ -d "$WORK/in/files" ]; then
-    (cd "$WORK/in/files" && tar -c -f - .) | tar -x -f - 2>/dev/null
-    chmod 700 .   # extracting `./` copied the staging folder's mode onto the sandbox
-  fi
+  [ ! -d "$staged" ] || write_staged
 }
 
 # Removes the files named by the staged deleted/<n>/<filename>: globs find each name, so none
@@ -87,6 +86,130 @@ remove_gone() {  # removes the files of the list gone, then empties it
   refs gone
   eval "rm -f -- $refs" 2>/dev/null
   gone=0 size=0
+}
+
+# Copies the staged files into the sandbox with one cp, which carries on past a file it cannot
+# write (busybox's tar stops at the first one): in a read-only folder, where a folder is, or
+# under a symlinked folder, which cp never writes through. What sits where a file goes and is
+# neither a file nor a folder (a symlink, which cp would write through; a fifo, which it would
+# wait on) is removed first, as tar does, and an empty folder too; a file whose place cannot be
+# cleared so, or that lies under anything but a folder, is not copied. The names not written
+# go into the list unwritten: those, and when cp fails, the ones whose copy is not the file.
+write_staged() {
+  into='' odd=0 links=0 empties=0 dropped=0 tops=0
+  stage_walk "$staged" 1
+  if [ "$links" -gt 0 ]; then
+    refs links
+    eval "rm -f -- $refs" 2>/dev/null
+    n=1
+    while [ "$n" -le "$links" ]; do
+      eval "t=\$links_$n"
+      if [ -L "$t" ] || [ -e "$t" ]; then
+        append dropped "$staged/${t#./}"
+        append unwritten "${t#./}"
+      else
+        listed "$t"
+      fi
+      n=$((n + 1))
+    done
+  fi
+  [ "$empties" = 0 ] || { refs empties; eval "rmdir -- $refs" 2>/dev/null; }
+  [ "$dropped" = 0 ] || { refs dropped; eval "rm -f -- $refs" || fault "dropping a staged file"; }
+  for e in "$staged"/* "$staged"/.[!.]* "$staged"/..?*; do
+    [ ! -e "$e" ] || append tops "$e"
+  done
+  [ "$tops" -gt 0 ] || return 0
+  refs tops
+  eval "cp -R -f -- $refs ." 2>/dev/null || find_unwritten
+}
+
+# The staged files under the folder, each by its place in the sandbox (./name): listed to be
+# compared, or put aside when something not a file is there (links), or unwritten at once
+# when its folder's place holds anything but a folder.
+stage_walk() {  # staged folder, its place: 1 a folder, 0 nothing yet, - anything else
+  for e in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+    t=./${e#"$staged"/}
+    if [ -d "$e" ]; then
+      if [ "$2" != 1 ]; then
+        stage_walk "$e" "$2"
+      elif [ -L "$t" ]; then
+        stage_walk "$e" -
+      elif [ -d "$t" ]; then
+        stage_walk "$e" 1
+      elif [ -e "$t" ]; then
+        stage_walk "$e" -
+      else
+        stage_walk "$e" 0
+      fi
+    elif [ -f "$e" ]; then
+      case $2 in
+        -) append unwritten "${t#./}" ;;
+        0) listed "$t" ;;
+        *)
+          if [ -L "$t" ] || { [ -e "$t" ] && [ ! -f "$t" ] && [ ! -d "$t" ]; }; then
+            append links "$t"
+          else
+            [ ! -d "$t" ] || append empties "$t"
+            listed "$t"
+          fi
+          ;;
+      esac
+    fi
+  done
+}
+
+listed() {  # ./name: a file to compare after cp, plain names by one md5sum
+  case $1 in
+    *[[:cntrl:]]* | *\\*) append odd "$1" ;;
+    *) into=$into$nl$1 ;;
+  esac
+}
+
+# The listed files cp did not write: those whose copy in the sandbox is missing or not the
+# staged file, by one md5sum over the staged files and one over their places, each line of
+# the second matched in order to the first (md5sum skips a file it cannot read); an odd name
+# by md5sums of its own.
+find_unwritten() {
+  from=''
+  set -f
+  IFS=$nl
+  for t in $into; do from=$from$nl$staged/${t#./}; done
+  unset IFS
+  set +f
+  hash_lines "$from" > "$WORK/staged.md5" || fault "md5sum of the request"
+  hash_lines "$into" > "$WORK/written.md5"
+  {
+    IFS= read -r want <&3 || want=
+    IFS= read -r got <&4 || got=
+    set -f
+    IFS=$nl
+    for t in $into; do
+      w='' g=''
+      if [ "${want#*  }" = "$staged/${t#./}" ]; then
+        w=${want%%  *}
+        IFS= read -r want <&3 || want=
+      fi
+      if [ "${got#*  }" = "$t" ]; then
+        g=${got%%  *}
+        IFS= read -r got <&4 || got=
+      fi
+      [ "$w" = "$g" ] || append unwritten "${t#./}"
+    done
+    unset IFS
+    set +f
+  } 3< "$WORK/staged.md5" 4< "$WORK/written.md5"
+  n=1
+  while [ "$n" -le "$odd" ]; do
+    eval "t=\$odd_$n"
+    w=$(md5sum < "$staged/${t#./}")
+    g=$(md5sum < "$t" 2>/dev/null) || g=
+    [ "$w" = "$g" ] || append unwritten "${t#./}"
+    n=$((n + 1))
+  done
+}
+
+hash_lines() {  # lines: "md5  name" for each, by one md5sum (none for no lines)
+  [ -z "$1" ] || with_lines "$1" md5sum -- 2>/dev/null
 }
 
 # Before the run, the md5 of every file goes into the mirror tree $WORK/before: a file of the
@@ -223,6 +346,7 @@ report() {
   [ "$over_before$over" = 00 ] || header L "$max_files" 0
   report_output_and_plain
   report_deleted
+  report_unwritten
   check_space 3
   [ -z "$faults" ] || header F "$faults" 0
   header . '' 0
@@ -302,6 +426,16 @@ report_deleted() {
       f=.${f#"$before"}
       [ -f "$f" ] && [ ! -L "$f" ] || printf "X%s\0%s\n" "${f#./}" 0
     done' sh "$WORK/before" {} +
+}
+
+report_unwritten() {  # the files of the request not written
+  n=1
+  while [ "$n" -le "$unwritten" ]; do
+    name=
+    eval "name=\$unwritten_$n"
+    header W "$name" 0
+    n=$((n + 1))
+  done
 }
 
 # A step of the script's own work failed: named in the fault header, once per reason.

@@ -115,3 +115,11 @@ def test_a_sandbox_past_the_bound_is_reported_by_its_own_header() -> None:
 def test_the_run_scripts_own_faults_are_kept_in_order() -> None:
     frames = parse_frames(report(("S", b"1", b""), ("F", b"keeping stdout; mkfifo", b"")))
     assert frames.complete and frames.faults == [b"keeping stdout; mkfifo"]
+
+
+def test_the_files_the_run_script_could_not_write_are_kept_in_order() -> None:
+    frames = parse_frames(
+        report(("S", b"0", b""), ("W", "ro/new\nname é".encode(), b""), ("W", b"a.txt", b""))
+    )
+    assert frames.complete and frames.unwritten == ["ro/new\nname é".encode(), b"a.txt"]
+    assert parse_frames(report(("S", b"0", b""))).unwritten == []

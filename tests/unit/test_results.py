@@ -124,6 +124,12 @@ def test_too_many_files_is_passed_on_and_the_run_judged_as_usual() -> None:
     assert result(Frames(status=1))["too_many_files"] is False
 
 
+def test_the_files_not_written_are_listed_sorted_and_the_run_judged_as_usual() -> None:
+    r = result(Frames(status=0, unwritten=[b"ro/new.txt", b"a\nb", b"bad\xff", b"dir"]))
+    assert (r["unwritten"], r["colour"]) == (["a\nb", "dir", "ro/new.txt"], "green")
+    assert result(Frames(status=1))["unwritten"] == []
+
+
 def test_a_fault_of_the_run_scripts_own_work_is_faulty_with_its_reason() -> None:
     r = result(Frames(status=1, stdout=b"out", faults=[b"keeping stderr"]))
     assert r["colour"] == "faulty" and r["status"] == 1

@@ -81,6 +81,12 @@ def _check_names(names: Iterable[str]) -> None:
 
 def _check_files(files: dict[str, str], field: str) -> dict[str, str]:
     _check_names(files)
+    for name in files:
+        # A file cannot also be a folder of another file of the same request.
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            if "/".join(parts[:depth]) in files:
+                raise ValueError(f"{name!r} is under {'/'.join(parts[:depth])!r}, a file too")
     total = 0
     for name, content in files.items():
         size = len(content.encode("utf-8", errors="surrogatepass"))

@@ -35,3 +35,13 @@ def test_a_request_holds_at_most_max_request_files_of_each_kind(
 
 def test_a_request_the_runner_built_itself_is_not_counted() -> None:
     Run.model_validate({"image_name": SHELL, "changed_files": {f"f{i}": "" for i in range(1001)}})
+
+
+def test_a_file_that_is_also_the_folder_of_another_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from runner.models import Run
+
+    with pytest.raises(ValidationError, match="is under 'a', a file too"):
+        Run(image_name="cyber-dojo-local/shell", changed_files={"a": "x", "a/b": "y"})
+    assert Run(image_name="cyber-dojo-local/shell", changed_files={"a/b": "x", "a/c": "y"})

@@ -21,7 +21,7 @@ METHOD = """\
   the default concurrency, 2, in each mode. The katas are made beforehand with the worker's
   own operations (`worker.sandbox`) in the bench's process. Every container and volume of
   the instance is removed at the end, also when the bench fails.
-- Runner figures are client-side: `POST .../runs`, then `GET /jobs/{id}?wait=30` on the same
+- Runner figures are client-side: `POST .../runs`, then `GET /jobs/{id}?wait=20` on the same
   keep-alive session, until the job is done.
 - The raw floor is the docker SDK alone: create, (put_archive), start, wait, logs,
   (get_archive), remove a container of the same image running `sh ./cyber-dojo.sh` in the

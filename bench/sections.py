@@ -38,7 +38,7 @@ def time_split(kata: Latency, fresh: Latency, what: str) -> Section:
         ]
 
     names = [
-        "POST run to the answer of GET /jobs/{id}?wait=30 (client)",
+        "POST run to the answer of GET /jobs/{id}?wait= (client)",
         "job record: submitted_at to started_at (wake-up, lease, take)",
         "job record: started_at to finished_at (the worker's run)",
         "the same run drained in the bench's process",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import socket
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -13,16 +15,22 @@ from urllib.parse import urlsplit
 from runner.jobs import Jobs
 from runner.models import Run
 from runner.settings import Settings
-from worker import pipeline
+from worker import engine, pipeline
 from worker.engine import DockerEngine
+
+# Not a request: the worker reading a run's output stream (attach or exec) until it ends,
+# between the call that opened it and the next; the run itself happens meanwhile.
+READING = "(reading the output stream to its end: the run runs)"
 
 
 @dataclass(frozen=True)
 class Call:
-    """One HTTP request to the engine and how long its answer took (headers, for streams)."""
+    """One HTTP request to the engine and how long its answer took (headers, for streams),
+    or the reading of an output stream (api False)."""
 
     endpoint: str
     seconds: float
+    api: bool = True
 
 
 @dataclass
@@ -58,7 +66,32 @@ def endpoint(method: str, url: str) -> str:
     path = re.sub(r"^/images/.+/json$", "/images/{name}/json", path)
     path = re.sub(r"^/volumes/[^/]+$", "/volumes/{name}", path)
     path = re.sub(r"^/containers/(?!json$|create$)[^/]+", "/containers/{id}", path)
+    path = re.sub(r"^/exec/[^/]+", "/exec/{id}", path)
     return f"{method} {path}"
+
+
+_draining = threading.local()  # .log: the CallLog of the drain this thread runs, if any
+_read_streams = engine._read_streams
+
+
+def _timed_read_streams(
+    sock: socket.socket, deadline: float, stdout_limit: int
+) -> tuple[bytes, bytes, bool]:
+    """The engine's reading of an output stream, timed into the log of the drain running
+    in this thread (none: not timed)."""
+    started = time.perf_counter()
+    try:
+        return _read_streams(sock, deadline, stdout_limit)
+    finally:
+        log: CallLog | None = getattr(_draining, "log", None)
+        if log is not None:
+            log.calls.append(Call(READING, time.perf_counter() - started, api=False))
+
+
+def time_the_streams() -> None:
+    """From now on, this process's engine times each output stream it reads (in-process
+    drains only: the worker processes are not changed)."""
+    engine._read_streams = _timed_read_streams
 
 
 ATTEMPTS = 3
@@ -79,6 +112,7 @@ class InProcess:
         log = CallLog()
         assert isinstance(context.host.engine, DockerEngine)
         log.wrap(context.host.engine.api)
+        time_the_streams()
         jobs = Jobs.connect(settings)
         return cls(settings, log, context, jobs)
 
@@ -104,10 +138,13 @@ class InProcess:
             self.log.take()
             started = time.perf_counter()
             ran, error = 0, ""
+            _draining.log = self.log
             try:
                 ran = pipeline.drain(self.context, kata_id)
             except Exception as raised:  # reported with the figures, once the job is seen done
                 ran, error = 1, f"{type(raised).__name__}: {raised}"
+            finally:
+                _draining.log = None
             elapsed = time.perf_counter() - started
             calls = self.log.take()
             if ran == 0:

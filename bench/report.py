@@ -11,27 +11,34 @@ HISTORY = "## History"
 TARGETS = "## Against the targets (this run)"
 
 METHOD = """\
-- One service instance of its own: a Redis on a free loopback port, gunicorn (2 processes of
-  16 threads), `celery beat` (the sweep every 5 s; the reaper pushed out to a day) and one
-  Celery worker (prefork, restarted with `--concurrency N`), all with
-  `RUNNER_INSTANCE=bench<random>` and `RUNNER_LOG_LEVEL=INFO`. Measurements 1, 4, 5 and 6 run
-  at the default concurrency, 2. The katas are made beforehand with the worker's own
-  operations (`worker.sandbox`) in the bench's process. Every container and volume of the
-  instance is removed at the end, also when the bench fails.
-- Runner figures are client-side: `POST .../runs`, then `GET /jobs/{id}?wait=30` on the same
+- One service instance of its own: a Redis on a free loopback port, gunicorn (gevent),
+  `celery beat` (the sweep every 5 s; the reaper and the removal of idle kata containers
+  pushed out to a day) and one Celery worker (prefork), all with
+  `RUNNER_INSTANCE=bench<random>` and `RUNNER_LOG_LEVEL=INFO`. The worker is restarted for
+  each concurrency and each mode: `kata` (`RUNNER_RUN_CONTAINER=kata`, the default: a run is
+  an exec into the kata's live container) then `fresh` (a container per run), so that the
+  two modes of one concurrency are measured minutes apart. Measurements 1, 4, 5 and 6 run at
+  the default concurrency, 2, in each mode. The katas are made beforehand with the worker's
+  own operations (`worker.sandbox`) in the bench's process. Every container and volume of
+  the instance is removed at the end, also when the bench fails.
+- Runner figures are client-side: `POST .../runs`, then `GET /jobs/{id}?wait=20` on the same
   keep-alive session, until the job is done.
 - The raw floor is the docker SDK alone: create, (put_archive), start, wait, logs,
   (get_archive), remove a container of the same image running `sh ./cyber-dojo.sh` in the
   avatar's sandbox on the kata's volume, as the avatar's uid:5000, with
   `worker.limits.run_limits(settings)` except the log driver (`json-file`: `none` cannot be
   read back with logs). Latency rounds interleave a run through the API, the same run drained
-  in the bench's process, and a raw lifecycle.
+  in the bench's process, and a raw lifecycle; each mode's figures are against the raw
+  floor of its own rounds (the raw column shows kata's / fresh's). The pytest rounds put
+  the same `hiker.py` into the sandbox by archive and run the same `pytest -q` raw.
 - Docker API calls are counted in the bench's process: the docker client's `api.send` is
   wrapped, and `worker.pipeline.drain` runs one queued run job (what a worker does for a
   drain of one job: the lease, `worker.sandbox.run`, the job's end; the listing of older
-  fences' containers only follows a lease that was not released clean). The worker processes are
-  not changed. The runner's container runs its script while the worker reads the attach
-  stream, between calls; the raw container runs inside `wait`.
+  fences' containers only follows a lease that was not released clean), in the mode's
+  settings. The worker processes are not changed. The run runs while the worker reads its
+  output stream (the attach of a fresh container, the exec's own stream in kata mode),
+  between calls: the bench's process times that reading too, as a pseudo-call in
+  parentheses; the raw container runs inside `wait`.
 - Redis commands per job: the difference of `INFO commandstats` around the submissions
   (commands run by the Lua scripts included, the bench's own `INFO` excluded), with the
   worker and beat stopped; the queued jobs are then flushed.
@@ -47,6 +54,20 @@ METHOD = """\
   from `/proc`, sampled every 0.2 s; RSS counts the pages the pool shares once per process.
 - Docker disk: the writable layers of all containers plus all volumes, from the engine's
   `/system/df` (what `docker system df` shows).
+- A dojo class: one thread per avatar, each with its connection open, released together
+  by a barrier; a light is when its job is seen done. On one kata the runs are serialized
+  by the kata's lease; over many katas they share the worker's processes.
+- Exec against a process start, with no worker running: one container made as a live
+  kata container is (its waiting root shell, the run limits, the kata's volume) runs
+  `true` as an avatar: by the SDK's exec as the worker makes one; by `runc exec` started
+  by the bench against the container's runc state (skipped on a host without it); by an
+  agent, a shell loop in the container that reads a request line from a fifo in a folder
+  bound from the bench's host, forks `sh -c true`, and answers on a second fifo; and as
+  the cost of one `sh -c true` forked inside, from a loop's exec timed with and without the
+  processes. The agent is a measurement of what a channel that skips the engine could
+  reach, not a design: a real one would have to do what `runc exec` does for every run
+  (the avatar's uid and groups, no capabilities, no new privileges, limits, its own
+  process group to kill) and must not be a program of the image.
 - The machine is shared (see the load averages): figures vary from run to run by tens of
   percent; compare ratios, which are measured minutes or seconds apart.
 """
@@ -54,12 +75,16 @@ METHOD = """\
 
 @dataclass
 class Row:
-    """One line of the main table."""
+    """One line of the main table: the runner in each mode, the raw floor measured with each
+    (kata's rounds / fresh's), and the ratios."""
 
     measure: str
-    runner: str
+    kata: str
+    fresh: str = ""
     raw: str = ""
-    ratio: str = ""
+    kata_raw: str = ""
+    fresh_raw: str = ""
+    kata_fresh: str = ""
 
 
 @dataclass
@@ -79,13 +104,24 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
     headline: str = ""  # the key figures, for the history
-    targets: dict[float, str] = field(default_factory=dict)  # issue 6's targets, met or not
+    targets: dict[float, str] = field(default_factory=dict)  # the issues' targets, met or not
     wall_s: float = 0.0
 
     def table(self) -> str:
         return _table(
-            ("measure", "runner", "raw floor", "runner/raw"),
-            [(r.measure, r.runner, r.raw, r.ratio) for r in self.rows],
+            (
+                "measure",
+                "kata",
+                "fresh",
+                "raw floor (kata's / fresh's)",
+                "kata/raw",
+                "fresh/raw",
+                "kata/fresh",
+            ),
+            [
+                (r.measure, r.kata, r.fresh, r.raw, r.kata_raw, r.fresh_raw, r.kata_fresh)
+                for r in self.rows
+            ],
         )
 
     def text(self) -> str:

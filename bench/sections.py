@@ -12,66 +12,102 @@ from bench.report import Section
 from bench.stats import ms, percentile
 
 
-def time_split(found: Latency, what: str) -> Section:
-    """Spans of a run, through the API, in the bench's process and raw, by p50."""
+def time_split(kata: Latency, fresh: Latency, what: str) -> Section:
+    """Spans of a run, through the API, in the bench's process and raw, by p50, each mode."""
 
     def in_calls(rounds: list[list[Call]]) -> list[float]:
-        return [sum(call.seconds for call in calls) for calls in rounds]
+        return [sum(call.seconds for call in calls if call.api) for calls in rounds]
 
-    outside = [d - c for d, c in zip(found.in_process, in_calls(found.calls), strict=True)]
-    rows = [
-        ("POST run to the answer of GET /jobs/{id}?wait=30 (client)", found.runner),
-        ("job record: submitted_at to started_at (wake-up, lease, take)", found.queued),
-        ("job record: started_at to finished_at (the worker's run)", found.working),
-        ("the same run drained in the bench's process", found.in_process),
-        ("... of which inside docker API calls", in_calls(found.calls)),
-        ("... of which outside them (the attach stream while run.sh runs, Redis)", outside),
-        ("`cyber-dojo.sh` itself (the result's duration_ms)", found.durations),
-        ("raw floor: the whole lifecycle", found.raw),
-        ("... of which inside docker API calls", in_calls(found.raw_calls)),
+    def reading(rounds: list[list[Call]]) -> list[float]:
+        return [sum(call.seconds for call in calls if not call.api) for calls in rounds]
+
+    def spans(found: Latency) -> list[list[float]]:
+        calls, read = in_calls(found.calls), reading(found.calls)
+        outside = [d - c - r for d, c, r in zip(found.in_process, calls, read, strict=True)]
+        return [
+            found.runner,
+            found.queued,
+            found.working,
+            found.in_process,
+            calls,
+            read,
+            outside,
+            found.durations,
+            found.raw,
+            in_calls(found.raw_calls),
+        ]
+
+    names = [
+        "POST run to the answer of GET /jobs/{id}?wait= (client)",
+        "job record: submitted_at to started_at (wake-up, lease, take)",
+        "job record: started_at to finished_at (the worker's run)",
+        "the same run drained in the bench's process",
+        "... of which inside docker API calls",
+        "... of which reading the output stream to its end (the run runs meanwhile)",
+        "... of which neither (the request sent on stdin, Redis, the worker's own work)",
+        "`cyber-dojo.sh` itself (the result's duration_ms)",
+        "raw floor (this mode's rounds): the whole lifecycle",
+        "... of which inside docker API calls",
     ]
+    columns = [spans(kata), spans(fresh)]
     return Section(
         f"Where a {what} run's time goes (p50 of each span)",
-        ("span", "p50"),
-        [(name, ms(percentile(values, 50))) for name, values in rows],
+        ("span", "kata", "fresh"),
+        [
+            (name, *(ms(percentile(column[i], 50)) for column in columns))
+            for i, name in enumerate(names)
+        ],
     )
 
 
-def call_table(found: Latency, what: str) -> Section:
-    """Docker API calls per run and their mean time: the worker's drain against raw."""
-    runner = {name: (per, mean) for name, per, mean in per_run(found.calls)}
-    raw = {name: (per, mean) for name, per, mean in per_run(found.raw_calls)}
+def call_table(kata: Latency, fresh: Latency, what: str) -> Section:
+    """Docker API calls per run and their mean time: the worker's drain in each mode, and
+    raw (in kata's rounds)."""
+    tables = [
+        {name: (per, mean) for name, per, mean in per_run(found)}
+        for found in (kata.calls, fresh.calls, kata.raw_calls)
+    ]
 
     def cells(table: dict[str, tuple[float, float]], name: str) -> tuple[str, str]:
         if name not in table:
             return "", ""
         per, mean = table[name]
-        return f"{per:g}", f"{mean:.1f}"
+        return f"{per:.3g}", f"{mean:.1f}"
 
-    names = list(runner) + [name for name in raw if name not in runner]
+    names = list(dict.fromkeys(name for table in tables for name in table))
     return Section(
         f"Docker API calls of one {what} run job (in the bench's process) and of raw",
-        ("call", "runner per run", "runner mean ms", "raw per run", "raw mean ms"),
-        [(name, *cells(runner, name), *cells(raw, name)) for name in names],
+        (
+            "call",
+            "kata per run",
+            "kata mean ms",
+            "fresh per run",
+            "fresh mean ms",
+            "raw per run",
+            "raw mean ms",
+        ),
+        [(name, *(cell for table in tables for cell in cells(table, name))) for name in names],
     )
 
 
-def cpu_split(concurrency: int, runs: int, runner: Spent, raw: Spent) -> Section:
-    """CPU per run of the runner's throughput and of raw's, for the machine and each group."""
-    groups = sorted(set(runner.groups) | set(raw.groups), key=lambda g: -runner.groups.get(g, 0))
-    rows = [("the whole machine", _per_run(runner.total, runs), _per_run(raw.total, runs))]
+def cpu_split(concurrency: int, runs: int, spent: dict[str, tuple[Spent, Spent]]) -> Section:
+    """CPU per run of each mode's throughput and of the raw halves measured with it, for
+    the machine and each process group."""
+    columns = [side for runner_raw in spent.values() for side in runner_raw]
+    every = set().union(*(side.groups for side in columns))
+    groups = sorted(every, key=lambda g: -max(side.groups.get(g, 0.0) for side in columns))
+    rows = [("the whole machine", *(_per_run(side.total, runs) for side in columns))]
     rows += [
-        (
-            group,
-            _per_run(runner.groups.get(group, 0.0), runs),
-            _per_run(raw.groups.get(group, 0.0), runs),
-        )
+        (group, *(_per_run(side.groups.get(group, 0.0), runs) for side in columns))
         for group in groups
-        if max(runner.groups.get(group, 0.0), raw.groups.get(group, 0.0)) * 1000 / runs >= 0.5
+        if max(side.groups.get(group, 0.0) for side in columns) * 1000 / runs >= 0.5
     ]
+    header = ["process group (with the children it reaped)"]
+    for mode in spent:
+        header += [mode, f"raw ({mode}'s halves)"]
     return Section(
         f"CPU per run of the throughput at concurrency {concurrency} (from /proc)",
-        ("process group (with the children it reaped)", "runner", "raw"),
+        header,
         rows,
     )
 
@@ -82,7 +118,7 @@ def _per_run(seconds: float, runs: int) -> str:
 
 def calls_per_run(rounds: list[list[Call]]) -> float:
     """Mean number of docker API calls per round."""
-    return sum(len(calls) for calls in rounds) / len(rounds)
+    return sum(sum(call.api for call in calls) for calls in rounds) / len(rounds)
 
 
 def errors(messages: list[str], shown: int = 5) -> Section:

@@ -9,7 +9,10 @@ from typing import Any
 from client import Job, RunnerClient
 from runner.clock import epoch
 
-WAIT_S = 30  # the longest ?wait= the API allows
+# Under the API's 30 s for a request's body (RUNNER_API_BODY_TIMEOUT_S), not the longest
+# ?wait= it allows: the body's deadline still runs while gunicorn finishes a request that was
+# handled for longer, and the connection's next request may then read a 500 meant for none.
+WAIT_S = 20
 # Longer than any run of the bench (max_seconds 10 + the kill grace) and its writes: a job
 # running longer was lost (no beat runs the sweep that would fail it).
 RUNNING_AT_MOST_S = 60

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import redis
 
+from bench.plan import Mode
 from client import RunnerClient
 from harness.services import (
     RedisServer,
@@ -52,8 +53,12 @@ class Stack:
 
     @property
     def settings(self) -> Settings:
-        """The settings every process of this stack runs with."""
+        """The settings every process of this stack runs with (the default mode's)."""
         return Settings(instance=self.instance, redis_url=self.redis_client_url)
+
+    def settings_for(self, mode: Mode) -> Settings:
+        """The settings of a worker started in this mode (RUNNER_RUN_CONTAINER)."""
+        return Settings(instance=self.instance, redis_url=self.redis_client_url, run_container=mode)
 
     @property
     def redis_client_url(self) -> str:
@@ -73,6 +78,9 @@ class Stack:
             "RUNNER_WORKER_HEARTBEAT_S": "1",
             # The reaper is off a run's path, and its index rebuild would start containers.
             "RUNNER_REAP_INTERVAL_S": "86400",
+            # Nor is the sweep's removal of idle kata containers: the bench's katas wait idle
+            # through the other mode's measurements, and each would come back to a new one.
+            "RUNNER_KATA_IDLE_S": "86400",
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         }
         port = free_port()
@@ -83,12 +91,14 @@ class Stack:
         wait_for(lambda: bool(self._api().healthz()["ok"]), 30, "the API answering")
         self.beat = celery_beat(self.env, self.log_dir)
 
-    def start_worker(self, concurrency: int) -> None:
-        """(Re)starts the worker with `--concurrency N` and waits until it consumes."""
+    def start_worker(self, concurrency: int, mode: Mode = "kata") -> None:
+        """(Re)starts the worker with `--concurrency N` in a mode (RUNNER_RUN_CONTAINER) and
+        waits until it consumes."""
         self.stop_worker()
         self._workers_started += 1
-        name = f"bench{self._workers_started}-c{concurrency}"
-        self.worker = celery_worker(name, self.env, self.log_dir, concurrency=concurrency)
+        name = f"bench{self._workers_started}-{mode}-c{concurrency}"
+        env = {**self.env, "RUNNER_RUN_CONTAINER": mode}
+        self.worker = celery_worker(name, env, self.log_dir, concurrency=concurrency)
         wait_for(lambda: self._worker_online(name + "@"), 60, f"worker {name} consuming")
 
     def stop_worker(self) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from bench.katas import GREEN_HIKER, PYTHON, SHELL
+from bench.katas import GREEN_HIKER, PYTHON, RED_HIKER, SHELL
+from bench.raw import RawFloor, sandbox_tar
 from bench.session import BenchError, result, timed_run
 from client import RunnerClient
 
@@ -23,12 +24,15 @@ class Flood:
 
 @dataclass
 class RedGreen:
-    """Seconds (client-side) and the run's own duration_ms of a red then a green run."""
+    """Rounds of a red then a green run: seconds (client-side), the runs' own duration_ms,
+    and the raw floor's lifecycle of the same pytest run on the same sandbox."""
 
-    red_s: float
-    red_ms: int
-    green_s: float
-    green_ms: int
+    red_s: list[float] = field(default_factory=list)
+    green_s: list[float] = field(default_factory=list)
+    red_ms: list[float] = field(default_factory=list)
+    green_ms: list[float] = field(default_factory=list)
+    raw_red_s: list[float] = field(default_factory=list)
+    raw_green_s: list[float] = field(default_factory=list)
 
 
 def disk_use(client: Any) -> int:
@@ -50,12 +54,28 @@ def flood(runner: RunnerClient, client: Any, kata_id: str, avatar: str) -> Flood
     return Flood(seconds, ran["colour"], ran["stdout"]["truncated"], before, after)
 
 
-def red_green(runner: RunnerClient, kata_id: str, avatar: str) -> RedGreen:
-    """The avatar's pytest kata as made (red), then with the answer fixed (green)."""
-    red_job, red_s = timed_run(runner, kata_id, avatar, PYTHON)
-    green_job, green_s = timed_run(runner, kata_id, avatar, PYTHON, {"hiker.py": GREEN_HIKER})
-    red, green = result(red_job), result(green_job)
-    colours = (red["colour"], green["colour"])
-    if colours != ("red", "green"):
-        raise BenchError(f"the pytest kata went {colours}, not red then green")
-    return RedGreen(red_s, red["duration_ms"], green_s, green["duration_ms"])
+def red_green(
+    runner: RunnerClient, raw: RawFloor, kata_id: str, avatar: str, rounds: int, warmup: int = 1
+) -> RedGreen:
+    """The avatar's pytest kata red, then green, rounds times (after warmup rounds), each
+    run followed by the raw lifecycle of the same `pytest -q` with the same hiker.py put in."""
+    found = RedGreen()
+    for round_ in range(warmup + rounds):
+        for hiker, colour in ((RED_HIKER, "red"), (GREEN_HIKER, "green")):
+            job, seconds = timed_run(runner, kata_id, avatar, PYTHON, {"hiker.py": hiker})
+            ran = result(job)
+            if ran["colour"] != colour:
+                raise BenchError(f"the pytest kata went {ran['colour']}, not {colour}")
+            files = sandbox_tar({"hiker.py": hiker}, avatar)
+            floor = raw.lifecycle(kata_id, avatar, files, image=PYTHON, statuses=(0, 1))
+            if round_ < warmup:
+                continue
+            if colour == "red":
+                found.red_s.append(seconds)
+                found.red_ms.append(ran["duration_ms"])
+                found.raw_red_s.append(floor)
+            else:
+                found.green_s.append(seconds)
+                found.green_ms.append(ran["duration_ms"])
+                found.raw_green_s.append(floor)
+    return found

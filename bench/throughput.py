@@ -48,6 +48,7 @@ def raw_rate(raw: RawFloor, targets: Sequence[Target], runs: int, threads: int) 
 
 
 def warm_up(url: str, raw: RawFloor, targets: Sequence[Target], image: str, n: int) -> None:
-    """A first run on each pool process (it connects to docker and Redis on first use)."""
-    runner_rate(url, targets[: 2 * n], 2 * n, image)
+    """A first run on each pool process (it connects to docker and Redis on first use) and
+    on each target (in kata mode, its first run starts the kata's container)."""
+    runner_rate(url, targets, max(len(targets), 2 * n), image)
     raw_rate(raw, targets[:n], n, n)

@@ -75,6 +75,11 @@ class DeadlineBody:
         self._deadline = time.monotonic() + timeout_s
         self.expired = False
 
+    def disarm(self) -> None:
+        """The handler has returned: what gunicorn still reads of the body (to reuse the
+        connection) is not the client's delay."""
+        self._deadline = float("inf")
+
     def read(self, size: int | None = None) -> bytes:
         data: bytes = self._within(self._body.read, size)
         return data
@@ -116,6 +121,22 @@ def write_error(sock: Any, status: int, reason: str, message: str) -> None:
     util.write_nonblock(sock, server_answer(status, reason, message))
 
 
+def disarming(app: Any) -> Any:
+    """The app, disarming each request body's deadline once the app has returned: a
+    long-poll is handled for up to 30 s, and the deadline is for the body's arrival, not
+    for what gunicorn reads of it afterwards to reuse the connection."""
+
+    def disarmed_after(environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            return app(environ, start_response)
+        finally:
+            body = environ.get("wsgi.input")
+            if isinstance(body, DeadlineBody):
+                body.disarm()
+
+    return disarmed_after
+
+
 class Worker(GeventWorker):  # type: ignore[misc]
     """gunicorn's gevent worker, bounding the time a request's body may take to arrive."""
 
@@ -130,11 +151,13 @@ class Worker(GeventWorker):  # type: ignore[misc]
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
+        app: Any = disarming(self.wsgi)  # type: ignore[has-type]  # gunicorn sets it, untyped
         addresses = cyber_dojo_addresses(self.sockets, self.cyber_dojo_bind)
         if self.cyber_dojo_bind and not addresses:
             raise RuntimeError(f"no listener on RUNNER_CYBER_DOJO_BIND={self.cyber_dojo_bind}")
         if addresses:
-            self.wsgi: Any = ListenerMark(self.wsgi, addresses)
+            app = ListenerMark(app, addresses)
+        self.wsgi = app
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
         body = None

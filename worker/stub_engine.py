@@ -78,10 +78,7 @@ class StubEngine:
         for volume in spec.binds:
             if not volume.startswith("/"):  # a host folder is not a volume
                 self.volumes_.setdefault(volume, Volume(volume, {}))  # as the engine does
-        outcome = self.behave(spec, stdin)
-        if reported is not None and outcome.killed is False and reported(outcome.stdout):
-            return Outcome(None, outcome.stdout, outcome.stderr, None, False, outcome.elapsed_s)
-        return outcome
+        return self._behaving(spec, stdin, reported)
 
     def start_container(self, spec: ContainerSpec) -> str:
         self.image(spec.image)  # ImageNotFound as the engine would
@@ -102,6 +99,13 @@ class StubEngine:
         if container_id not in self.containers_:
             raise ContainerGone(f"container {container_id} is gone")
         self.execs.append((container_id, spec))
+        return self._behaving(spec, stdin, reported)
+
+    def _behaving(
+        self, spec: ContainerSpec, stdin: bytes, reported: Callable[[bytes], bool] | None
+    ) -> Outcome:
+        """What behave makes the run do; as the engine, not asked further when its report
+        is whole."""
         outcome = self.behave(spec, stdin)
         if reported is not None and outcome.killed is False and reported(outcome.stdout):
             return Outcome(None, outcome.stdout, outcome.stderr, None, False, outcome.elapsed_s)

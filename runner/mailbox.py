@@ -48,24 +48,31 @@ return redis.call('LLEN', queue)
 """
 
 _TAKE = """
--- take(lease, queue, inflight, queued; token, now, job_prefix) -> the job id taken, or false
-local lease, queue, inflight, queued = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local token, now, job_prefix = ARGV[1], ARGV[2], ARGV[3]
+-- take(lease, queue, inflight, queued, kata; token, now, job_prefix, host, host_prefix)
+--   -> the job id taken, or false (also when the kata is placed on another host)
+local lease, queue, inflight, queued, kata = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local token, now, job_prefix, host, host_prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('GET', lease) ~= token then return false end
+local placed = redis.call('HGET', kata, 'host')
+if placed and placed ~= host then return false end
 local id = redis.call('LMOVE', queue, inflight, 'LEFT', 'RIGHT')
 if not id then return false end
 redis.call('DECR', queued)
 local job = job_prefix .. id
 if redis.call('EXISTS', job) == 1 then
   redis.call('HSET', job, 'state', 'running', 'started_at', now)
+  local queued_for = redis.call('HGET', job, 'host')
+  if queued_for then redis.call('DECR', host_prefix .. queued_for .. ':queued') end
 end
 return id
 """
 
 _FINISH = """
--- finish(lease, inflight, job, done, kata, seen; token, job_id, state, now, result, error,
---        ttl_s, kata_effect, now_epoch, kata_id) -> 1 when recorded, 0 when the lease was lost
+-- finish(lease, inflight, job, done, kata, seen, hosts_katas; token, job_id, state, now,
+--        result, error, ttl_s, kata_effect, now_epoch, kata_id)
+--   -> 1 when recorded, 0 when the lease was lost
 local lease, inflight, job, done, kata, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local hosts_katas = KEYS[7]
 local token, job_id, state, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local result, error, ttl_s = ARGV[5], ARGV[6], ARGV[7]
 local kata_effect, now_epoch, kata_id = ARGV[8], ARGV[9], ARGV[10]
@@ -79,6 +86,8 @@ if redis.call('EXISTS', job) == 1 then
   redis.call('EXPIRE', done, ttl_s)
 end
 if kata_effect == 'forget' then
+  local host = redis.call('HGET', kata, 'host')
+  if host then redis.call('ZINCRBY', hosts_katas, -1, host) end
   redis.call('DEL', kata)
   redis.call('ZREM', seen, kata_id)
 elseif kata_effect ~= '' then
@@ -115,6 +124,64 @@ redis.call('DEL', inflight)
 return #ids
 """
 
+# Ends every queued and in-flight job of a kata whose host is lost (checked again here: a
+# kata placed anew since, or a host seen again, is left alone), and takes its lease away, so
+# that a holder on the lost host that still runs cannot record an end over it.
+_HOST_LOST = """
+-- host_lost(lease, queue, inflight, active, queued, kata, hosts_seen; kata_id, host, lost_s,
+--           now, error, ttl_s, job_prefix, host_prefix) -> how many jobs ended, -1 if not lost
+local lease, queue, inflight, active, queued = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local kata, hosts_seen = KEYS[6], KEYS[7]
+local kata_id, host, lost_s, now, error = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local ttl_s, job_prefix, host_prefix = ARGV[6], ARGV[7], ARGV[8]
+if redis.call('HGET', kata, 'host') ~= host then return -1 end
+local t = redis.call('TIME')
+local seen = redis.call('ZSCORE', hosts_seen, host)
+if not seen or tonumber(seen) >= tonumber(t[1]) - lost_s then return -1 end
+local waiting = redis.call('LRANGE', queue, 0, -1)
+local ended = 0
+local function fail(id)
+  local job = job_prefix .. id
+  local state = redis.call('HGET', job, 'state')
+  if state == 'running' or state == 'queued' then
+    redis.call('HSET', job, 'state', 'failed', 'finished_at', now, 'error', error, 'result', '')
+    redis.call('HDEL', job, 'payload')
+    redis.call('EXPIRE', job, ttl_s)
+    redis.call('RPUSH', job .. ':done', '1')
+    redis.call('EXPIRE', job .. ':done', ttl_s)
+    ended = ended + 1
+  end
+end
+for _, id in ipairs(redis.call('LRANGE', inflight, 0, -1)) do fail(id) end
+for _, id in ipairs(waiting) do fail(id) end
+if #waiting > 0 then
+  redis.call('DECRBY', queued, #waiting)
+  redis.call('DECRBY', host_prefix .. host .. ':queued', #waiting)
+end
+redis.call('DEL', lease, queue, inflight)
+redis.call('SREM', active, kata_id)
+return ended
+"""
+
+# A worker's heartbeat for its host, stamped with Redis's clock (the API's placement reads
+# it by the same clock).
+_SEEN = """
+-- seen(hosts_seen; host)
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[1], tonumber(t[1]) + tonumber(t[2]) / 1e6, ARGV[1])
+return 1
+"""
+
+HOST_LOST = json.dumps(
+    {
+        "code": "host_lost",
+        "message": (
+            "the kata's docker host has had no live worker for longer than RUNNER_HOST_LOST_S; "
+            "its volume is lost: PUT the kata again (new_kata, new_avatar) to place it anew"
+        ),
+    }
+)
+
 WORKER_LOST = json.dumps(
     {
         "code": "worker_lost",
@@ -149,8 +216,18 @@ class JobInput:
 class Mailbox:
     """The operations of ARCHITECTURE.md's mailbox, each one atomic in Redis."""
 
-    def __init__(self, client: redis.Redis, *, lease_ttl_s: float, job_ttl_s: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        lease_ttl_s: float,
+        job_ttl_s: int,
+        host_name: str = "local",
+        host_lost_s: float = 60.0,
+    ) -> None:
         self.redis = client
+        self.host_name = host_name  # the host whose engine this mailbox's holder uses
+        self.host_lost_s = host_lost_s
         self.lease_ttl_ms = int(lease_ttl_s * 1000)
         self.job_ttl_s = job_ttl_s
         self._renew = client.register_script(_RENEW)
@@ -158,6 +235,8 @@ class Mailbox:
         self._take = client.register_script(_TAKE)
         self._finish = client.register_script(_FINISH)
         self._orphans = client.register_script(_ORPHANS)
+        self._host_lost = client.register_script(_HOST_LOST)
+        self._seen = client.register_script(_SEEN)
 
     def acquire(self, kata_id: str, holder: str) -> Lease | None:
         """The kata's lease, or None when someone holds it. Never blocks."""
@@ -218,33 +297,83 @@ class Mailbox:
 
     def used_live(self, kata_id: str, at_epoch: float) -> None:
         """Records a run in the kata's live container: it is not idle since."""
-        self.redis.zadd(keys.LIVE_KATAS, {kata_id: at_epoch})
+        self.redis.zadd(keys.live_katas(self.host_name), {kata_id: at_epoch})
 
     def forget_live(self, kata_id: str) -> None:
         """The kata has no live container any more."""
-        self.redis.zrem(keys.LIVE_KATAS, kata_id)
+        self.redis.zrem(keys.live_katas(self.host_name), kata_id)
 
     def live_katas(self, *, used_before: float | None = None, most: int = 100) -> list[str]:
         """Katas with a live container, least recently used first (only those last used
         before used_before, when given)."""
+        most_recent = "+inf" if used_before is None else used_before
         found = self.redis.zrangebyscore(
-            keys.LIVE_KATAS, "-inf", "+inf" if used_before is None else used_before, 0, most
+            keys.live_katas(self.host_name), "-inf", most_recent, 0, most
         )
         return [k.decode() for k in found if isinstance(k, bytes)]
 
     def live_used_at(self, kata_id: str) -> float | None:
         """When the kata's live container last ran a run; None when it has none."""
-        score = self.redis.zscore(keys.LIVE_KATAS, kata_id)
+        score = self.redis.zscore(keys.live_katas(self.host_name), kata_id)
         return None if score is None else float(score)
 
     def live_count(self) -> int:
         """How many katas have a live container."""
-        return int(self.redis.zcard(keys.LIVE_KATAS))
+        return int(self.redis.zcard(keys.live_katas(self.host_name)))
 
     def sweep_due(self, every_s: float) -> bool:
         """True for at most one caller every every_s seconds, across every worker: whose
         turn it is to sweep."""
         return bool(self.redis.set(keys.SWEEP_DUE, "1", nx=True, px=max(1, int(every_s * 1000))))
+
+    def host_sweep_due(self, every_s: float) -> bool:
+        """True for at most one of this host's workers every every_s seconds: whose turn it
+        is to remove the host's idle kata containers."""
+        key = keys.host_sweep_due(self.host_name)
+        return bool(self.redis.set(key, "1", nx=True, px=max(1, int(every_s * 1000))))
+
+    def seen(self) -> None:
+        """A heartbeat of this mailbox's host: one of its workers lives."""
+        self._seen(keys=[keys.HOSTS_SEEN], args=[self.host_name])
+
+    def kata_host(self, kata_id: str) -> str | None:
+        """The host the kata is placed on, None when it has none."""
+        host = self.redis.hget(keys.kata(kata_id), "host")
+        return host.decode() if isinstance(host, bytes) else None
+
+    def host_ages(self) -> dict[str, float]:
+        """Every host ever seen, by the age of its latest heartbeat in seconds (Redis's clock)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.time()
+        pipe.zrange(keys.HOSTS_SEEN, 0, -1, withscores=True)
+        (seconds, micros), found = pipe.execute()
+        now = seconds + micros / 1e6
+        return {h.decode(): now - float(at) for h, at in found}
+
+    def fail_host_lost(self, kata_id: str, host: str, now: str) -> int:
+        """Ends the kata's queued and in-flight jobs host_lost, if it is still placed on host
+        and host is still lost; how many, -1 when not."""
+        k = kata_id
+        names = [
+            keys.lease(k),
+            keys.queue(k),
+            keys.inflight(k),
+            keys.ACTIVE,
+            keys.QUEUED,
+            keys.kata(k),
+            keys.HOSTS_SEEN,
+        ]
+        args: list[str | int | float] = [
+            k,
+            host,
+            self.host_lost_s,
+            now,
+            HOST_LOST,
+            self.job_ttl_s,
+            keys.JOB_PREFIX,
+            keys.HOST_PREFIX,
+        ]
+        return int(self._host_lost(keys=names, args=args))
 
     def has_work(self, kata_id: str) -> bool:
         """True when the kata has jobs queued or in flight (orphans to fail), or when its
@@ -264,8 +393,9 @@ class Mailbox:
     def take(self, lease: Lease, now: str) -> str | None:
         """Moves the next job id from the queue's head to in-flight and marks it running."""
         k = lease.kata_id
-        names = [keys.lease(k), keys.queue(k), keys.inflight(k), keys.QUEUED]
-        job_id = self._take(keys=names, args=[lease.token, now, keys.JOB_PREFIX])
+        names = [keys.lease(k), keys.queue(k), keys.inflight(k), keys.QUEUED, keys.kata(k)]
+        args = [lease.token, now, keys.JOB_PREFIX, self.host_name, keys.HOST_PREFIX]
+        job_id = self._take(keys=names, args=args)
         return job_id.decode() if job_id else None
 
     def finish(
@@ -292,6 +422,7 @@ class Mailbox:
             keys.done(job_id),
             keys.kata(k),
             keys.SEEN,
+            keys.HOSTS_KATAS,
         ]
         args: list[str | int | float] = [
             lease.token,

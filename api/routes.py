@@ -21,7 +21,6 @@ from runner.errors import (
 )
 from runner.identifiers import avatar_uid, check_kata_id
 from runner.jobs import MAX_WAIT_S, Submitted, presence_ttl_s
-from runner.keys import IMAGES_QUEUE
 from runner.models import NewAvatar, NewKata, OldAvatar, OldKata, PullImage, Request, Run
 from runner.settings import HOST_NAME
 from runner.store import redis_errors
@@ -51,8 +50,8 @@ def body(model: type[R]) -> R:
 def accepted(submitted: Submitted) -> tuple[Response, int, dict[str, Any]]:
     answer = submitted.answer()
     metrics.JOBS_ACCEPTED.labels(submitted.kind).inc()
-    if submitted.wake:
-        state().wake(submitted.kata_id, submitted.host)
+    for kata_id, host in submitted.wakes():
+        state().wake(kata_id, host)
     return jsonify(answer), 202, {"Location": answer["url"]}
 
 
@@ -100,7 +99,7 @@ def run(kata_id: str, avatar_name: str) -> Any:
 
 @bp.post("/images/pull")
 def pull_image() -> Any:
-    return accepted(state().jobs.submit("pull_image", IMAGES_QUEUE, None, body(PullImage)))
+    return accepted(state().jobs.submit_pull(body(PullImage)))
 
 
 @bp.get("/jobs/<job_id>")

@@ -60,7 +60,7 @@ def reap(ctx: Context, now: datetime, *, dry_run: bool = False) -> Report:
         log.exception("reaper: removing stale volumes failed")
     ttl = timedelta(seconds=settings.volume_ttl_s)
     for kata_id in index.candidates(now - ttl):
-        if ctx.mailbox.kata_host(kata_id) not in (None, ctx.mailbox.host_name):
+        if ctx.mailbox.hosts.kata_host(kata_id) not in (None, ctx.mailbox.host_name):
             continue  # its own host's reaper decides
         report.examined += 1
         try:
@@ -130,8 +130,8 @@ def reap_kata(
 def remove_stale_volumes(ctx: Context, report: Report, dry_run: bool) -> None:
     """Removes this host's volumes of katas placed on another host meanwhile (this one was
     lost): no job of theirs runs here again, and their new host has volumes of its own."""
-    for kata_id in sorted(runner_volumes(ctx.host)):
-        placed = ctx.mailbox.kata_host(kata_id)
+    katas = sorted(runner_volumes(ctx.host))
+    for kata_id, placed in zip(katas, ctx.mailbox.hosts.kata_hosts(katas), strict=True):
         if placed is None or placed == ctx.mailbox.host_name:
             continue
         log.warning(

@@ -16,9 +16,10 @@ import redis
 from runner import keys
 from runner.clock import now_iso
 from runner.errors import KataBusy, Unavailable
-from runner.keys import IMAGES_QUEUE
-from runner.mailbox import HOST_LOST
-from runner.models import Request
+from runner.hostbook import HOST_LOST
+from runner.keys import IMAGES_QUEUE, is_images_queue
+from runner.models import PullImage, Request
+from runner.placement import SUBMIT
 from runner.settings import Settings
 from runner.store import connect_redis, redis_errors
 
@@ -30,81 +31,6 @@ WOKEN_TTL_MS = 60_000
 
 def new_job_id() -> str:
     return "j_" + secrets.token_urlsafe(12)
-
-
-_SUBMIT = """
--- submit(queue, job, active, queued, woken, kata, hosts_seen, hosts_katas, draining;
---        job_id, kata_id, kata_max, max, ttl_s, woken_ms, kind, images, live_s, lost_s,
---        default_host, host_prefix, host_lost, now, field, value, ...)
---   -> {'kata_busy' | 'full' | 'no_host' | 'lost' (the job ended host_lost) | 'wake' (send a
---       drain) | 'ok', host}
-local queue, job, active, queued, woken = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local kata, hosts_seen, hosts_katas, draining = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local job_id, kata_id = ARGV[1], ARGV[2]
-local kata_max, max, ttl_s, woken_ms = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
-local kind, images, live_s, lost_s = ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
-local default_host, host_prefix, host_lost, now = ARGV[11], ARGV[12], ARGV[13], ARGV[14]
-local first_field = 15
-if redis.call('LLEN', queue) >= kata_max then return {'kata_busy', ''} end
-if tonumber(redis.call('GET', queued) or '0') >= max then return {'full', ''} end
--- Redis's clock, not the API's: the workers' heartbeats are stamped by it too.
-local t = redis.call('TIME')
-local at = tonumber(t[1]) + tonumber(t[2]) / 1e6
--- A host never seen is not lost (its workers have not started yet); one seen is lost once
--- its latest heartbeat is older than lost_s.
-local function lost(h)
-  local seen = redis.call('ZSCORE', hosts_seen, h)
-  return seen ~= false and tonumber(seen) < at - lost_s
-end
-local host = false
-if kata_id ~= images then host = redis.call('HGET', kata, 'host') end
-local was_lost = host and lost(host)
-redis.call('HSET', job, unpack(ARGV, first_field))
-redis.call('EXPIRE', job, ttl_s)
-if was_lost and kind ~= 'new_kata' then
-  -- Every job of a lost host's kata ends at once: only a new_kata places it anew.
-  redis.call('HSET', job, 'host', host, 'state', 'failed', 'finished_at', now,
-             'error', host_lost, 'result', '')
-  redis.call('HDEL', job, 'payload')
-  redis.call('RPUSH', job .. ':done', '1')
-  redis.call('EXPIRE', job .. ':done', ttl_s)
-  return {'lost', host}
-end
-if not host or was_lost then
-  -- Placement: the live, not draining host with the fewest katas placed on it.
-  local best, fewest = false, nil
-  for _, h in ipairs(redis.call('ZRANGEBYSCORE', hosts_seen, at - live_s, '+inf')) do
-    if redis.call('SISMEMBER', draining, h) == 0 then
-      local placed = tonumber(redis.call('ZSCORE', hosts_katas, h) or '0')
-      if not best or placed < fewest or (placed == fewest and h < best) then
-        best, fewest = h, placed
-      end
-    end
-  end
-  if not best then
-    -- No host is live (the workers restart, or none started yet): the jobs wait for the
-    -- default host, as they waited for the one host before there were several.
-    if lost(default_host) then
-      redis.call('DEL', job)
-      return {'no_host', ''}
-    end
-    best = default_host
-  end
-  if kata_id ~= images then
-    if host then redis.call('ZINCRBY', hosts_katas, -1, host) end
-    redis.call('HSET', kata, 'host', best)
-    redis.call('ZINCRBY', hosts_katas, 1, best)
-  end
-  host = best
-end
-redis.call('HSET', job, 'host', host)
-redis.call('RPUSH', queue, job_id)
-redis.call('SADD', active, kata_id)
-redis.call('INCR', queued)
-redis.call('INCR', host_prefix .. host .. ':queued')
-if redis.call('SET', woken, '1', 'NX', 'PX', woken_ms) then return {'wake', host} end
-return {'ok', host}
-"""
 
 
 @dataclass(frozen=True)
@@ -119,6 +45,12 @@ class Submitted:
     wake: bool = True
     host: str = ""  # the host the kata is placed on: its drain goes to that host's queue
     lost: bool = False  # the kata's host is lost: the job ended at once, host_lost
+    children: tuple[Submitted, ...] = ()  # an image pull's job on each host
+
+    def wakes(self) -> list[tuple[str, str]]:
+        """The (kata, host) pairs whose drain the submitter sends."""
+        own = [(self.kata_id, self.host)] if self.wake else []
+        return own + [pair for child in self.children for pair in child.wakes()]
 
     def answer(self) -> dict[str, str | None]:
         """The body of API.md's 202 answer."""
@@ -126,7 +58,7 @@ class Submitted:
         return {
             "job_id": self.job_id,
             "kind": self.kind,
-            "kata_id": None if self.kata_id == IMAGES_QUEUE else self.kata_id,
+            "kata_id": None if is_images_queue(self.kata_id) else self.kata_id,
             "state": "failed" if self.lost else "queued",
             "url": url,
         }
@@ -155,7 +87,7 @@ class Jobs:
         self.default_host = default_host
         self.host_live_s = host_live_s
         self.host_lost_s = host_lost_s
-        self._submit = client.register_script(_SUBMIT)
+        self._submit = client.register_script(SUBMIT)
 
     @classmethod
     def connect(cls, settings: Settings) -> Jobs:
@@ -183,6 +115,9 @@ class Jobs:
         avatar_name: str | None,
         request: Request,
         now: datetime | None = None,
+        *,
+        pin: str = "",
+        parent: str = "",
     ) -> Submitted:
         """Stores the job, its request as the model's JSON, and appends it to its kata's
         queue, in one atomic step; in that step, places a kata that has no host (or a lost
@@ -197,6 +132,8 @@ class Jobs:
             "submitted_at": now_iso(now),
             "payload": request.model_dump_json(),
         }
+        if parent:
+            fields["parent"] = parent
         ended = now_iso()
         flat = [item for pair in fields.items() for item in pair]
         names = [
@@ -225,6 +162,7 @@ class Jobs:
             keys.HOST_PREFIX,
             HOST_LOST,
             ended,
+            pin,
             *flat,
         ]
         with redis_errors():
@@ -239,6 +177,49 @@ class Jobs:
         if outcome == b"lost":
             return Submitted(job_id, kind, kata_id, wake=False, host=host, lost=True)
         return Submitted(job_id, kind, kata_id, wake=outcome == b"wake", host=host)
+
+    def submit_pull(self, request: PullImage, now: datetime | None = None) -> Submitted:
+        """An image pull on every live host (the default one when none is live): a job of
+        each host's own, children of the one answered, which ends with the last of them and
+        says what each host now holds."""
+        hosts = self.live_hosts() or [self.default_host]
+        job_id = new_job_id()
+        fields = {
+            "job_id": job_id,
+            "kind": "pull_image",
+            "kata_id": IMAGES_QUEUE,
+            "avatar_name": "",
+            "state": "queued",
+            "submitted_at": now_iso(now),
+            "pending": len(hosts),
+            "hosts": ",".join(hosts),
+        }
+        with redis_errors():
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hset(keys.job(job_id), mapping=fields)  # type: ignore[arg-type]
+            pipe.expire(keys.job(job_id), self.job_ttl_s)
+            pipe.execute()
+        children = []
+        try:
+            for host in hosts:
+                queue = keys.images_queue(host)
+                children.append(
+                    self.submit("pull_image", queue, None, request, now, pin=host, parent=job_id)
+                )
+        except Exception:
+            with redis_errors():
+                self.redis.delete(keys.job(job_id))  # its children end on their own
+            raise
+        return Submitted(job_id, "pull_image", IMAGES_QUEUE, wake=False, children=tuple(children))
+
+    def live_hosts(self) -> list[str]:
+        """The hosts with a live worker, by Redis's clock."""
+        with redis_errors():
+            seconds, micros = self.redis.time()
+            found = self.redis.zrangebyscore(
+                keys.HOSTS_SEEN, seconds + micros / 1e6 - self.host_live_s, "+inf"
+            )
+        return sorted(h.decode() for h in found if isinstance(h, bytes))
 
     def unsent(self, kata_id: str) -> None:
         """Forgets the kata's drain message (it could not be sent), so that the next
@@ -318,7 +299,7 @@ def show_job(record: dict[bytes, bytes]) -> dict[str, Any]:
     return {
         "job_id": field("job_id"),
         "kind": field("kind"),
-        "kata_id": None if field("kata_id") == IMAGES_QUEUE else field("kata_id"),
+        "kata_id": None if is_images_queue(field("kata_id") or "") else field("kata_id"),
         "avatar_name": field("avatar_name") or None,
         "state": field("state"),
         "submitted_at": field("submitted_at"),

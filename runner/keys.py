@@ -2,7 +2,8 @@
 
 Keys (all under `runner:`):
   job:{id}                  hash: the job record (API.md's job), its request payload until it
-                            ends
+                            ends, the host it was queued for; an image pull's also `pending`
+                            and `ended:<host>` of its children (one job per host, `parent`)
   job:{id}:done             list: one element once the job ended; waiters rotate it (BLMOVE)
   kata:{kata}               hash: hello_at, run_at, host (the host the kata is placed on)
   kata:{kata}:queue         list: queued job ids, FIFO
@@ -57,8 +58,18 @@ HOSTS_KATAS = PREFIX + "hosts:katas"
 HOSTS_DRAINING = PREFIX + "hosts:draining"
 HOST_PREFIX = PREFIX + "host:"
 
-# Jobs that belong to no kata (image pulls) queue here, one at a time: not a legal kata id.
+# Jobs that belong to no kata (image pulls) queue in a queue of each host's, as if of a kata
+# named `_images@<host>` placed on that host, one at a time: not a legal kata id.
 IMAGES_QUEUE = "_images"
+
+
+def images_queue(host: str) -> str:
+    """The kata-like name of the host's queue of image pulls."""
+    return f"{IMAGES_QUEUE}@{host}"
+
+
+def is_images_queue(kata_id: str) -> bool:
+    return kata_id.startswith(IMAGES_QUEUE)
 
 
 def job(job_id: str) -> str:

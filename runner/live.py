@@ -51,13 +51,7 @@ def hosts(
     for at, name in enumerate(names):
         placed, live_katas, queued = found[3 * at : 3 * at + 3]
         age = now - last[name] if name in last else None
-        state = (
-            "live"
-            if age is not None and age <= live_s
-            else "lost"
-            if age is not None and age > lost_s
-            else "unseen"
-        )
+        state = host_state(age, live_s=live_s, lost_s=lost_s)
         if state == "live" and name.encode() in draining:
             state = "draining"
         result.append(
@@ -77,6 +71,16 @@ def hosts(
             }
         )
     return result
+
+
+def host_state(age: float | None, *, live_s: float, lost_s: float) -> str:
+    """A host's state by the age of its latest heartbeat: never seen, live, silent (its katas
+    wait for it), or lost (their jobs end host_lost)."""
+    if age is None:
+        return "unseen"
+    if age <= live_s:
+        return "live"
+    return "silent" if age <= lost_s else "lost"
 
 
 def drain_host(client: redis.Redis, name: str, draining: bool) -> None:
@@ -165,7 +169,7 @@ class LiveCollector(Collector):
             yield gauge
         up = GaugeMetricFamily(
             "runner_host_state",
-            "1 for the host's state (live, draining, lost, unseen).",
+            "1 for the host's state (live, draining, silent, lost, unseen).",
             labels=["host", "state"],
         )
         for host in per_host:

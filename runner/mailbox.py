@@ -22,6 +22,7 @@ import redis
 
 from runner import keys
 from runner.clock import epoch
+from runner.hostbook import CHILD_ENDED, HostBook
 
 _RENEW = """
 -- renew(lease; token, ttl_ms) -> 1 when renewed, 0 when the lease is no longer the token's
@@ -63,19 +64,25 @@ if redis.call('EXISTS', job) == 1 then
   redis.call('HSET', job, 'state', 'running', 'started_at', now)
   local queued_for = redis.call('HGET', job, 'host')
   if queued_for then redis.call('DECR', host_prefix .. queued_for .. ':queued') end
+  local parent = redis.call('HGET', job, 'parent')
+  if parent and redis.call('HGET', job_prefix .. parent, 'state') == 'queued' then
+    redis.call('HSET', job_prefix .. parent, 'state', 'running', 'started_at', now)
+  end
 end
 return id
 """
 
-_FINISH = """
+_FINISH = (
+    CHILD_ENDED
+    + """
 -- finish(lease, inflight, job, done, kata, seen, hosts_katas; token, job_id, state, now,
---        result, error, ttl_s, kata_effect, now_epoch, kata_id)
+--        result, error, ttl_s, kata_effect, now_epoch, kata_id, job_prefix)
 --   -> 1 when recorded, 0 when the lease was lost
 local lease, inflight, job, done, kata, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local hosts_katas = KEYS[7]
 local token, job_id, state, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local result, error, ttl_s = ARGV[5], ARGV[6], ARGV[7]
-local kata_effect, now_epoch, kata_id = ARGV[8], ARGV[9], ARGV[10]
+local kata_effect, now_epoch, kata_id, job_prefix = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 if redis.call('GET', lease) ~= token then return 0 end
 redis.call('LREM', inflight, 0, job_id)
 if redis.call('EXISTS', job) == 1 then
@@ -84,6 +91,7 @@ if redis.call('EXISTS', job) == 1 then
   redis.call('EXPIRE', job, ttl_s)
   redis.call('RPUSH', done, '1')
   redis.call('EXPIRE', done, ttl_s)
+  child_ended(job_prefix, job, now, ttl_s, state, result, error)
 end
 if kata_effect == 'forget' then
   local host = redis.call('HGET', kata, 'host')
@@ -96,10 +104,13 @@ elseif kata_effect ~= '' then
 end
 return 1
 """
+)
 
 # Fails every job left in flight. With a token: only for its holder. Without: only when no
 # one holds the lease (the sweep).
-_ORPHANS = """
+_ORPHANS = (
+    CHILD_ENDED
+    + """
 -- orphans(lease, inflight; token or '', now, error, ttl_s, job_prefix)
 --   -> how many jobs were in flight, -1 when the caller may not fail them
 local lease, inflight = KEYS[1], KEYS[2]
@@ -118,68 +129,12 @@ for _, id in ipairs(ids) do
     redis.call('EXPIRE', job, ttl_s)
     redis.call('RPUSH', job .. ':done', '1')
     redis.call('EXPIRE', job .. ':done', ttl_s)
+    child_ended(job_prefix, job, now, ttl_s, 'failed', '', error)
   end
 end
 redis.call('DEL', inflight)
 return #ids
 """
-
-# Ends every queued and in-flight job of a kata whose host is lost (checked again here: a
-# kata placed anew since, or a host seen again, is left alone), and takes its lease away, so
-# that a holder on the lost host that still runs cannot record an end over it.
-_HOST_LOST = """
--- host_lost(lease, queue, inflight, active, queued, kata, hosts_seen; kata_id, host, lost_s,
---           now, error, ttl_s, job_prefix, host_prefix) -> how many jobs ended, -1 if not lost
-local lease, queue, inflight, active, queued = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local kata, hosts_seen = KEYS[6], KEYS[7]
-local kata_id, host, lost_s, now, error = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local ttl_s, job_prefix, host_prefix = ARGV[6], ARGV[7], ARGV[8]
-if redis.call('HGET', kata, 'host') ~= host then return -1 end
-local t = redis.call('TIME')
-local seen = redis.call('ZSCORE', hosts_seen, host)
-if not seen or tonumber(seen) >= tonumber(t[1]) - lost_s then return -1 end
-local waiting = redis.call('LRANGE', queue, 0, -1)
-local ended = 0
-local function fail(id)
-  local job = job_prefix .. id
-  local state = redis.call('HGET', job, 'state')
-  if state == 'running' or state == 'queued' then
-    redis.call('HSET', job, 'state', 'failed', 'finished_at', now, 'error', error, 'result', '')
-    redis.call('HDEL', job, 'payload')
-    redis.call('EXPIRE', job, ttl_s)
-    redis.call('RPUSH', job .. ':done', '1')
-    redis.call('EXPIRE', job .. ':done', ttl_s)
-    ended = ended + 1
-  end
-end
-for _, id in ipairs(redis.call('LRANGE', inflight, 0, -1)) do fail(id) end
-for _, id in ipairs(waiting) do fail(id) end
-if #waiting > 0 then
-  redis.call('DECRBY', queued, #waiting)
-  redis.call('DECRBY', host_prefix .. host .. ':queued', #waiting)
-end
-redis.call('DEL', lease, queue, inflight)
-redis.call('SREM', active, kata_id)
-return ended
-"""
-
-# A worker's heartbeat for its host, stamped with Redis's clock (the API's placement reads
-# it by the same clock).
-_SEEN = """
--- seen(hosts_seen; host)
-local t = redis.call('TIME')
-redis.call('ZADD', KEYS[1], tonumber(t[1]) + tonumber(t[2]) / 1e6, ARGV[1])
-return 1
-"""
-
-HOST_LOST = json.dumps(
-    {
-        "code": "host_lost",
-        "message": (
-            "the kata's docker host has had no live worker for longer than RUNNER_HOST_LOST_S; "
-            "its volume is lost: PUT the kata again (new_kata, new_avatar) to place it anew"
-        ),
-    }
 )
 
 WORKER_LOST = json.dumps(
@@ -227,7 +182,7 @@ class Mailbox:
     ) -> None:
         self.redis = client
         self.host_name = host_name  # the host whose engine this mailbox's holder uses
-        self.host_lost_s = host_lost_s
+        self.hosts = HostBook(client, host_name=host_name, lost_s=host_lost_s, job_ttl_s=job_ttl_s)
         self.lease_ttl_ms = int(lease_ttl_s * 1000)
         self.job_ttl_s = job_ttl_s
         self._renew = client.register_script(_RENEW)
@@ -235,8 +190,6 @@ class Mailbox:
         self._take = client.register_script(_TAKE)
         self._finish = client.register_script(_FINISH)
         self._orphans = client.register_script(_ORPHANS)
-        self._host_lost = client.register_script(_HOST_LOST)
-        self._seen = client.register_script(_SEEN)
 
     def acquire(self, kata_id: str, holder: str) -> Lease | None:
         """The kata's lease, or None when someone holds it. Never blocks."""
@@ -326,55 +279,6 @@ class Mailbox:
         turn it is to sweep."""
         return bool(self.redis.set(keys.SWEEP_DUE, "1", nx=True, px=max(1, int(every_s * 1000))))
 
-    def host_sweep_due(self, every_s: float) -> bool:
-        """True for at most one of this host's workers every every_s seconds: whose turn it
-        is to remove the host's idle kata containers."""
-        key = keys.host_sweep_due(self.host_name)
-        return bool(self.redis.set(key, "1", nx=True, px=max(1, int(every_s * 1000))))
-
-    def seen(self) -> None:
-        """A heartbeat of this mailbox's host: one of its workers lives."""
-        self._seen(keys=[keys.HOSTS_SEEN], args=[self.host_name])
-
-    def kata_host(self, kata_id: str) -> str | None:
-        """The host the kata is placed on, None when it has none."""
-        host = self.redis.hget(keys.kata(kata_id), "host")
-        return host.decode() if isinstance(host, bytes) else None
-
-    def host_ages(self) -> dict[str, float]:
-        """Every host ever seen, by the age of its latest heartbeat in seconds (Redis's clock)."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.time()
-        pipe.zrange(keys.HOSTS_SEEN, 0, -1, withscores=True)
-        (seconds, micros), found = pipe.execute()
-        now = seconds + micros / 1e6
-        return {h.decode(): now - float(at) for h, at in found}
-
-    def fail_host_lost(self, kata_id: str, host: str, now: str) -> int:
-        """Ends the kata's queued and in-flight jobs host_lost, if it is still placed on host
-        and host is still lost; how many, -1 when not."""
-        k = kata_id
-        names = [
-            keys.lease(k),
-            keys.queue(k),
-            keys.inflight(k),
-            keys.ACTIVE,
-            keys.QUEUED,
-            keys.kata(k),
-            keys.HOSTS_SEEN,
-        ]
-        args: list[str | int | float] = [
-            k,
-            host,
-            self.host_lost_s,
-            now,
-            HOST_LOST,
-            self.job_ttl_s,
-            keys.JOB_PREFIX,
-            keys.HOST_PREFIX,
-        ]
-        return int(self._host_lost(keys=names, args=args))
-
     def has_work(self, kata_id: str) -> bool:
         """True when the kata has jobs queued or in flight (orphans to fail), or when its
         last lease was not released clean (a lost holder's containers may be left).
@@ -435,6 +339,7 @@ class Mailbox:
             kata_effect,
             epoch(now),
             k,
+            keys.JOB_PREFIX,
         ]
         return bool(self._finish(keys=names, args=args))
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import redis
 from celery import Celery
-from kombu.entity import Queue
+from kombu.entity import Exchange, Queue
 
 from runner import keys
 from runner.settings import Settings
@@ -28,8 +28,10 @@ def host_queue(host_name: str) -> str:
 
 
 def declared(name: str) -> Queue:
-    """A queue declared by name (kombu's Queue is untyped)."""
-    return Queue(name)  # type: ignore[no-untyped-call]
+    """A queue with an exchange and routing key of its own: a message sent to it reaches it
+    alone (given no exchange, Celery binds every queue to the default one with one key, and a
+    message to one host would reach the common queue too). kombu's Queue is untyped."""
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
 
 
 def celery_app(settings: Settings) -> Celery:

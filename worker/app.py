@@ -74,7 +74,7 @@ def reap() -> dict[str, int]:
 @app.task(name=REAP_ALL)
 def reap_all() -> list[str]:
     """Beat's reaper: a pass sent to every live host's queue; the hosts it was sent to."""
-    ages = context().mailbox.host_ages()
+    ages = context().mailbox.hosts.ages()
     live = sorted(h for h, age in ages.items() if age <= presence_ttl_s(settings))
     for host_name in live:
         send_reap(app, host_name)
@@ -108,7 +108,7 @@ def _announce(sender: Any = None, **_: Any) -> None:
         while True:
             try:
                 redis.set(keys.worker(name), record, ex=ttl_s)
-                mailbox.seen()
+                mailbox.hosts.seen()
             except Exception as error:
                 log.warning("worker presence: redis did not answer: %s", error)
             if _presence_stop.wait(settings.worker_heartbeat_s):
@@ -142,7 +142,7 @@ def _sweep_every_interval() -> None:
             if mailbox.sweep_due(settings.sweep_interval_s):
                 pipeline.sweep(mailbox, wake, presence_ttl_s(settings))
             kata = settings.run_container == "kata"
-            if kata and mailbox.host_sweep_due(settings.sweep_interval_s):
+            if kata and mailbox.hosts.sweep_due(settings.sweep_interval_s):
                 live = live or KataContainers(Host.connect(settings), mailbox, wake)
                 live.remove_idle(settings.kata_idle_s)
         except Exception as error:  # Redis or the engine away: sweep at the next interval

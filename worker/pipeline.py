@@ -87,6 +87,11 @@ def host_mailbox(settings: Settings) -> Mailbox:
 
 def drain(ctx: Context, kata_id: str) -> int:
     """Runs up to drain_batch jobs of the kata in order, if its lease is free; returns how many."""
+    placed = ctx.mailbox.hosts.kata_host(kata_id)
+    if placed is not None and placed != ctx.mailbox.host_name:
+        # A stale message (this host was lost, and the kata placed anew): not this host's.
+        log.info("kata %s is placed on host %s: not drained here", kata_id, placed)
+        return 0
     if not ctx.mailbox.has_work(kata_id):
         return 0  # a wake-up after an earlier drain took the jobs
     lease = ctx.mailbox.acquire(kata_id, ctx.holder)
@@ -299,13 +304,13 @@ def sweep(mailbox: Mailbox, wake: Wake, live_s: float = 15.0) -> dict[str, int]:
     ends every job of a lost host's katas host_lost. A kata whose host has no live worker
     (heartbeat older than live_s) waits: it is either back soon or lost."""
     counts = {"examined": 0, "orphans": 0, "woken": 0, "host_lost": 0}
-    ages = mailbox.host_ages()
+    ages = mailbox.hosts.ages()
     for kata_id in mailbox.active_katas():
         counts["examined"] += 1
-        host = mailbox.kata_host(kata_id) if ages else None
+        host = mailbox.hosts.kata_host(kata_id) if ages else None
         age = ages.get(host or "")
-        if host is not None and age is not None and age > mailbox.host_lost_s:
-            ended = mailbox.fail_host_lost(kata_id, host, now_iso())
+        if host is not None and age is not None and age > mailbox.hosts.lost_s:
+            ended = mailbox.hosts.fail_lost(kata_id, host, now_iso())
             if ended > 0:
                 log.warning("kata %s: %d job(s) ended: host %s is lost", kata_id, ended, host)
                 metrics.ERRORS.labels("host_lost").inc(ended)

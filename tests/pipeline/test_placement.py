@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import redis
 
 from runner import keys
 from runner.clock import now_iso
 from runner.jobs import Jobs
 from runner.mailbox import Mailbox
-from runner.models import NewKata, Run
+from runner.models import NewKata, PullImage, Run
 from worker.pipeline import sweep
 
 RUN = Run(image_name="cyber-dojo-local/shell")
@@ -28,7 +30,7 @@ def mailbox_of(client: redis.Redis, host: str) -> Mailbox:
 
 def heartbeat(client: redis.Redis, *hosts: str) -> None:
     for host in hosts:
-        mailbox_of(client, host).seen()
+        mailbox_of(client, host).hosts.seen()
 
 
 def silent_for(client: redis.Redis, host: str, seconds: float) -> None:
@@ -123,3 +125,58 @@ def test_a_worker_takes_no_job_of_a_kata_placed_on_another_host(
     b = mailbox_of(redis_client, "b")
     lease = b.acquire("Kata0001", "w@b:1")
     assert lease is not None and b.take(lease, now_iso()) is not None
+
+
+PULL = PullImage(image_name="cyber-dojo-local/shell")
+
+
+def end_pull(client: redis.Redis, host: str, result: str, error: str = "") -> None:
+    """Host's worker takes its pull job and records its end."""
+    mailbox = mailbox_of(client, host)
+    lease = mailbox.acquire(keys.images_queue(host), f"w@{host}:1")
+    assert lease is not None
+    job_id = mailbox.take(lease, now_iso())
+    assert job_id is not None
+    state = "failed" if error else "done"
+    mailbox.finish(
+        lease, job_id, state=state, now=now_iso(), result=result, error=error, kata_effect=""
+    )
+    mailbox.release(lease)
+
+
+def test_a_pull_runs_on_every_live_host_and_says_what_each_holds(
+    redis_client: redis.Redis,
+) -> None:
+    jobs = jobs_on(redis_client)
+    heartbeat(redis_client, "a", "b")
+    pull = jobs.submit_pull(PULL)
+    assert sorted(pull.wakes()) == [(keys.images_queue("a"), "a"), (keys.images_queue("b"), "b")]
+    pulled = json.dumps({"image_name": PULL.image_name, "digest": "sha256:1"})
+    end_pull(redis_client, "a", pulled)
+    assert jobs.get(pull.job_id)["state"] == "running"  # type: ignore[index]
+    end_pull(redis_client, "b", "", json.dumps({"code": "image_not_found", "message": "no"}))
+    job = jobs.get(pull.job_id)
+    assert job is not None and job["state"] == "done" and job["kata_id"] is None
+    assert job["result"] == {
+        "image_name": PULL.image_name,
+        "digest": "sha256:1",
+        "hosts": {
+            "a": {"state": "done", "digest": "sha256:1"},
+            "b": {"state": "failed", "error": {"code": "image_not_found", "message": "no"}},
+        },
+    }
+    assert redis_client.zscore(keys.HOSTS_KATAS, "a") is None  # a pull places no kata
+
+
+def test_a_pull_fails_when_no_host_pulled_and_a_lost_host_ends_its_part(
+    redis_client: redis.Redis,
+) -> None:
+    jobs = jobs_on(redis_client)
+    heartbeat(redis_client, "a", "b")
+    pull = jobs.submit_pull(PULL)
+    end_pull(redis_client, "a", "", json.dumps({"code": "image_not_found", "message": "no"}))
+    silent_for(redis_client, "b", LOST_S + 1)
+    sweep(mailbox_of(redis_client, "a"), lambda kata_id: None)
+    job = jobs.get(pull.job_id)
+    assert job is not None and job["state"] == "failed"
+    assert job["error"]["code"] == "image_not_found"

@@ -19,8 +19,9 @@ class DockerEngineProcess(Service):
     """dockerd in a folder of its own; `restart()` starts it again on the same folder."""
 
     def __init__(self, name: str, log_dir: Path, root: Path | None = None) -> None:
-        # A short folder: the engine's shims listen on unix sockets under its exec root.
-        self.root = root or Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/tmp"))
+        # A short folder (the system's temporary one): the engine's shims listen on unix sockets
+        # under its exec root, and a socket's path is at most 107 bytes.
+        self.root = root or Path(tempfile.mkdtemp(prefix=f"{name}-"))
         self.engine_name = name
         self.socket = self.root / "docker.sock"
         self.url = f"unix://{self.socket}"

@@ -1,5 +1,5 @@
 # One command runs the same checks everywhere: `make test`, locally and in CI.
-.PHONY: test up demo bootstrap lint images stop-engine
+.PHONY: test up demo bootstrap lint images stop-engine worker-host drain-host undrain-host hosts
 
 PY := .venv/bin/python
 
@@ -14,6 +14,30 @@ up: bootstrap
 	RUNNER_REDIS_URL=$${RUNNER_REDIS_URL:-redis://127.0.0.1:$${RUNNER_REDIS_PORT:-6380}/0} \
 	  PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.run/metrics \
 	  PATH=$(CURDIR)/.venv/bin:$$PATH .venv/bin/honcho start -f Procfile
+
+# Another docker host's workers, in the foreground (Ctrl-C stops them), on the Redis of
+# RUNNER_REDIS_URL: the local images made present on its engine first.
+#   make worker-host HOST_NAME=b DOCKER_HOST=unix:///path/to/b.sock
+# Not after bootstrap: make hands DOCKER_HOST to every recipe, and bootstrap's engine and
+# images are this machine's own (`make bootstrap` first on a fresh clone).
+worker-host:
+	@test -n "$(HOST_NAME)" && test -n "$(DOCKER_HOST)" || \
+	  { echo "usage: make worker-host HOST_NAME=b DOCKER_HOST=unix:///path/to/b.sock"; exit 2; }
+	@test -x .venv/bin/celery || { echo "worker-host: run make bootstrap first"; exit 1; }
+	DOCKER_HOST=$(DOCKER_HOST) bash scripts/host-images.sh
+	RUNNER_REDIS_URL=$${RUNNER_REDIS_URL:-redis://127.0.0.1:$${RUNNER_REDIS_PORT:-6380}/0} \
+	  RUNNER_HOST_NAME=$(HOST_NAME) RUNNER_DOCKER_HOST=$(DOCKER_HOST) \
+	  exec .venv/bin/celery -A worker.app worker --loglevel $${RUNNER_LOG_LEVEL:-INFO} \
+	  --concurrency $${RUNNER_CONCURRENCY:-2} --hostname $(HOST_NAME)@%h \
+	  --without-gossip --without-mingle
+
+# The hosts as Redis knows them; a host marked draining gets no new kata.
+hosts:
+	$(PY) -m runner.hosts list
+drain-host:
+	$(PY) -m runner.hosts drain $(HOST_NAME)
+undrain-host:
+	$(PY) -m runner.hosts undrain $(HOST_NAME)
 
 # A Python kata goes red, amber, green on the service that `make up` runs in another terminal.
 demo:
@@ -48,3 +72,4 @@ compose-check: bootstrap
 .PHONY: bench
 bench: bootstrap
 	$(PY) -m bench
+	$(PY) -m bench.hosts

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import hmac
 import logging
 from collections.abc import Callable
@@ -37,13 +36,19 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     jobs = Jobs.connect(settings)
-    send = wake or functools.partial(send_drain, celery_app(settings))
+    celery = celery_app(settings)
 
-    def wake_kata(kata_id: str) -> None:
+    def send(kata_id: str, host_name: str) -> None:
+        if wake is not None:
+            wake(kata_id)
+        else:
+            send_drain(celery, kata_id, host_name)
+
+    def wake_kata(kata_id: str, host_name: str) -> None:
         # The job is already stored and queued: a lost message only delays it until the
         # sweep re-wakes the kata, or the kata's next submission sends one.
         try:
-            send(kata_id)
+            send(kata_id, host_name)
         except Exception:
             log.exception("kata %s: the drain message was not sent; the sweep will", kata_id)
             with contextlib.suppress(RunnerError):

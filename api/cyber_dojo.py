@@ -199,8 +199,8 @@ def run_cyber_dojo_sh(args: dict[str, Any]) -> dict[str, Any]:
     kata_id, avatar_name = cyber_dojo_sandbox(cyber_dojo_id)
     submitted = current.jobs.submit("cyber_dojo_run", kata_id, avatar_name, run)
     metrics.JOBS_ACCEPTED.labels(submitted.kind).inc()
-    if submitted.wake:
-        current.wake(kata_id)
+    for woken, host in submitted.wakes():
+        current.wake(woken, host)
     settings = current.settings
     wait_s = run.max_seconds + settings.kill_grace_s + settings.bookkeeping_s + RUN_MARGIN_S
     job = _wait(current, submitted.job_id, wait_s)
@@ -322,8 +322,8 @@ class _Pulls:
         metrics.JOBS_ACCEPTED.labels(submitted.kind).inc()
         with redis_errors():
             jobs.redis.set(key, submitted.job_id, ex=PULL_MARK_TTL_S)
-        if submitted.wake:
-            self.current.wake(IMAGES_QUEUE)
+        for woken, host in submitted.wakes():
+            self.current.wake(woken, host)
         log.info("cyber-dojo: pulling %s (job %s)", pull.image_name, submitted.job_id)
         return submitted.job_id
 

@@ -35,6 +35,12 @@ AVATAR = {
     "schema": {"type": "string", "enum": list(AVATARS)},
     "description": "one of the 64 avatar names",
 }
+HOST_NAME = {
+    "name": "host_name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$"},
+}
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -120,7 +126,7 @@ def openapi_document() -> dict[str, Any]:
                 503,
             ),
             "/images/pull": {"post": _job("pull or update an image (pull_image)", [], PullImage)},
-            "/workers": _get("workers online and the queue", [], None, 401, 503),
+            "/workers": _get("hosts, workers online and the queues", [], None, 401, 503),
             "/metrics": {
                 "get": {
                     "summary": "Prometheus text format",
@@ -132,6 +138,18 @@ def openapi_document() -> dict[str, Any]:
                         **_errors(401, 503),
                     },
                 }
+            },
+            "/hosts/{host_name}/draining": {
+                "put": {
+                    "summary": "mark a host draining: no new kata is placed on it",
+                    "parameters": [HOST_NAME],
+                    "responses": {"200": {"description": "ok"}, **_errors(400, 401, 503)},
+                },
+                "delete": {
+                    "summary": "no longer draining: the host gets new katas again",
+                    "parameters": [HOST_NAME],
+                    "responses": {"200": {"description": "ok"}, **_errors(400, 401, 503)},
+                },
             },
             "/healthz": _get("the process serves", [], None),
             "/readyz": _get("redis answers and a worker consumes", [], None, 503),

@@ -20,9 +20,9 @@ from runner.errors import (
     UnsupportedMediaType,
 )
 from runner.identifiers import avatar_uid, check_kata_id
-from runner.jobs import MAX_WAIT_S, Submitted
-from runner.keys import IMAGES_QUEUE
+from runner.jobs import MAX_WAIT_S, Submitted, presence_ttl_s
 from runner.models import NewAvatar, NewKata, OldAvatar, OldKata, PullImage, Request, Run
+from runner.settings import HOST_NAME
 from runner.store import redis_errors
 
 bp = Blueprint("runner", __name__)
@@ -50,8 +50,8 @@ def body(model: type[R]) -> R:
 def accepted(submitted: Submitted) -> tuple[Response, int, dict[str, Any]]:
     answer = submitted.answer()
     metrics.JOBS_ACCEPTED.labels(submitted.kind).inc()
-    if submitted.wake:
-        state().wake(submitted.kata_id)
+    for kata_id, host in submitted.wakes():
+        state().wake(kata_id, host)
     return jsonify(answer), 202, {"Location": answer["url"]}
 
 
@@ -99,7 +99,7 @@ def run(kata_id: str, avatar_name: str) -> Any:
 
 @bp.post("/images/pull")
 def pull_image() -> Any:
-    return accepted(state().jobs.submit("pull_image", IMAGES_QUEUE, None, body(PullImage)))
+    return accepted(state().jobs.submit_pull(body(PullImage)))
 
 
 @bp.get("/jobs/<job_id>")
@@ -146,10 +146,15 @@ def workers() -> Any:
         online = live.workers(client)
         stats = live.queue_stats(client)
         beat = live.beat(client)
+        settings = state().settings
+        per_host = live.hosts(
+            client, online, live_s=presence_ttl_s(settings), lost_s=settings.host_lost_s
+        )
     for worker in online:
         worker["active_jobs"] = stats["leases"].get(worker["name"], 0)
     return jsonify(
         {
+            "hosts": per_host,
             "workers": online,
             "queue_depth": stats["queue_depth"],
             "oldest_queued_age_s": stats["oldest_queued_age_s"],
@@ -161,10 +166,33 @@ def workers() -> Any:
 @bp.get("/metrics")
 def prometheus() -> Any:
     registry = CollectorRegistry()
-    registry.register(live.LiveCollector(state().jobs.redis))
+    settings = state().settings
+    registry.register(
+        live.LiveCollector(
+            state().jobs.redis, live_s=presence_ttl_s(settings), lost_s=settings.host_lost_s
+        )
+    )
     with redis_errors():
         text = metrics.exposition(registry)
     return Response(text, mimetype=CONTENT_TYPE_LATEST)
+
+
+@bp.put("/hosts/<host_name>/draining")
+def drain_host(host_name: str) -> Any:
+    return _draining(host_name, True)
+
+
+@bp.delete("/hosts/<host_name>/draining")
+def undrain_host(host_name: str) -> Any:
+    return _draining(host_name, False)
+
+
+def _draining(host_name: str, draining: bool) -> Any:
+    if not HOST_NAME.fullmatch(host_name):
+        raise InvalidRequest(f"host {host_name!r}: a host name is 1 to 32 of a-z, 0-9, - and _")
+    with redis_errors():
+        live.drain_host(state().jobs.redis, host_name, draining)
+    return jsonify({"host": host_name, "draining": draining})
 
 
 @bp.get("/openapi.json")

@@ -19,7 +19,9 @@ class State:
 
     settings: Settings
     jobs: Jobs
-    wake: Callable[[str], None]  # never raises: a lost message only delays the kata
+    # Sends the kata's drain to its host's queue (kata_id, host_name); never raises: a lost
+    # message only delays the kata.
+    wake: Callable[[str, str], None]
 
 
 def state() -> State:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 from datetime import UTC, datetime
 
 from reaper.reaping import reap
 from runner.logs import setup_logging
-from runner.queueing import celery_app, send_drain
+from runner.queueing import celery_app, waker
 from runner.settings import Settings
+from runner.store import connect_redis
 from worker.pipeline import Context
 
 
@@ -22,7 +22,8 @@ def main() -> int:
     args = parser.parse_args()
     settings = Settings()
     setup_logging(settings.log_level)
-    ctx = Context.connect(settings, functools.partial(send_drain, celery_app(settings)))
+    wake = waker(celery_app(settings), connect_redis(settings.redis_url), settings.host_name)
+    ctx = Context.connect(settings, wake)
     report = reap(ctx, datetime.now(UTC), dry_run=args.dry_run)
     for line in report.would_delete:
         print(f"would delete {line}")

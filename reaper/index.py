@@ -34,8 +34,9 @@ NOBODY = "65534:65534"
 class KataIndex:
     """katas:seen and the kata records, as the reaper reads and writes them."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, host_name: str | None = None) -> None:
         self.redis = client
+        self.host_name = host_name  # the host whose volumes are indexed: a kata's own
 
     def candidates(self, cutoff: datetime) -> list[str]:
         """Katas whose indexed time is at or before cutoff, oldest first."""
@@ -62,14 +63,22 @@ class KataIndex:
         pipe = self.redis.pipeline(transaction=True)
         if fields:
             pipe.hset(keys.kata(kata_id), mapping=cast(Any, fields))
+        if self.host_name is not None:
+            pipe.hsetnx(keys.kata(kata_id), "host", self.host_name)
         pipe.zadd(keys.SEEN, {kata_id: when.timestamp()}, gt=True)
-        pipe.execute()
+        placed = pipe.execute()
+        if self.host_name is not None and placed[-2]:
+            # A volume found with no record: its kata is placed where the volume is.
+            self.redis.zincrby(keys.HOSTS_KATAS, 1, self.host_name)
 
     def forget(self, kata_id: str) -> None:
         """Drops the kata's index entry and record."""
+        host = self.redis.hget(keys.kata(kata_id), "host")
         pipe = self.redis.pipeline(transaction=True)
         pipe.zrem(keys.SEEN, kata_id)
         pipe.delete(keys.kata(kata_id))
+        if isinstance(host, bytes):
+            pipe.zincrby(keys.HOSTS_KATAS, -1, host)
         pipe.execute()
 
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from reaper.expiry import decide
-from reaper.index import KataIndex, rebuild
+from reaper.index import KataIndex, rebuild, runner_volumes
 from runner import metrics
 from runner.models import Job, OldKata
 from worker import disk, sandbox
@@ -35,6 +35,7 @@ class Report:
     errors: int = 0
     indexed: int = 0
     containers_removed: int = 0
+    stale_removed: int = 0
     would_delete: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -44,7 +45,7 @@ class Report:
 def reap(ctx: Context, now: datetime, *, dry_run: bool = False) -> Report:
     """One pass of the reaper at time `now`."""
     settings = ctx.host.settings
-    index = KataIndex(ctx.mailbox.redis)
+    index = KataIndex(ctx.mailbox.redis, ctx.mailbox.host_name)
     report = Report()
     try:
         attach = functools.partial(attach_disk, ctx, report)
@@ -52,8 +53,15 @@ def reap(ctx: Context, now: datetime, *, dry_run: bool = False) -> Report:
     except Exception:
         report.errors += 1
         log.exception("reaper: rebuilding the index failed")
+    try:
+        remove_stale_volumes(ctx, report, dry_run)
+    except Exception:
+        report.errors += 1
+        log.exception("reaper: removing stale volumes failed")
     ttl = timedelta(seconds=settings.volume_ttl_s)
     for kata_id in index.candidates(now - ttl):
+        if ctx.mailbox.hosts.kata_host(kata_id) not in (None, ctx.mailbox.host_name):
+            continue  # its own host's reaper decides
         report.examined += 1
         try:
             reap_kata(ctx, index, kata_id, now, ttl, report, dry_run)
@@ -117,6 +125,28 @@ def reap_kata(
     finally:
         if ctx.mailbox.release(lease):
             ctx.wake(kata_id)  # a job came while we held the lease: it now finds no kata
+
+
+def remove_stale_volumes(ctx: Context, report: Report, dry_run: bool) -> None:
+    """Removes this host's volumes of katas placed on another host meanwhile (this one was
+    lost): no job of theirs runs here again, and their new host has volumes of its own."""
+    katas = sorted(runner_volumes(ctx.host))
+    for kata_id, placed in zip(katas, ctx.mailbox.hosts.kata_hosts(katas), strict=True):
+        if placed is None or placed == ctx.mailbox.host_name:
+            continue
+        log.warning(
+            "reaper: %s the stale volume of kata %s (placed on host %s)",
+            "would remove" if dry_run else "removing",
+            kata_id,
+            placed,
+        )
+        if dry_run:
+            report.would_delete.append(f"{kata_id}: stale, placed on host {placed}")
+            continue
+        sandbox.old_kata(ctx.host, ctx.images, Job(kata_id, OldKata()))
+        if ctx.live is not None:
+            ctx.live.forget(kata_id)
+        report.stale_removed += 1
 
 
 def attach_disk(ctx: Context, report: Report, kata_id: str) -> None:

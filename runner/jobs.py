@@ -16,8 +16,10 @@ import redis
 from runner import keys
 from runner.clock import now_iso
 from runner.errors import KataBusy, Unavailable
-from runner.keys import IMAGES_QUEUE
-from runner.models import Request
+from runner.hostbook import HOST_LOST
+from runner.keys import IMAGES_QUEUE, is_images_queue
+from runner.models import PullImage, Request
+from runner.placement import SUBMIT
 from runner.settings import Settings
 from runner.store import connect_redis, redis_errors
 
@@ -31,25 +33,6 @@ def new_job_id() -> str:
     return "j_" + secrets.token_urlsafe(12)
 
 
-_SUBMIT = """
--- submit(queue, job, active, queued, woken; job_id, kata_id, kata_max, max, ttl_s, woken_ms,
---        field, value, ...) -> 'kata_busy' | 'full' | 'wake' (send a drain) | 'ok'
-local queue, job, active, queued, woken = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local job_id, kata_id = ARGV[1], ARGV[2]
-local kata_max, max, ttl_s, woken_ms = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
-local first_field = 7
-if redis.call('LLEN', queue) >= kata_max then return 'kata_busy' end
-if tonumber(redis.call('GET', queued) or '0') >= max then return 'full' end
-redis.call('HSET', job, unpack(ARGV, first_field))
-redis.call('EXPIRE', job, ttl_s)
-redis.call('RPUSH', queue, job_id)
-redis.call('SADD', active, kata_id)
-redis.call('INCR', queued)
-if redis.call('SET', woken, '1', 'NX', 'PX', woken_ms) then return 'wake' end
-return 'ok'
-"""
-
-
 @dataclass(frozen=True)
 class Submitted:
     """A job the API accepted."""
@@ -60,6 +43,14 @@ class Submitted:
     # Whether the submitter sends the kata a drain message: not while one sent earlier has
     # not started yet (that drain takes this job too).
     wake: bool = True
+    host: str = ""  # the host the kata is placed on: its drain goes to that host's queue
+    lost: bool = False  # the kata's host is lost: the job ended at once, host_lost
+    children: tuple[Submitted, ...] = ()  # an image pull's job on each host
+
+    def wakes(self) -> list[tuple[str, str]]:
+        """The (kata, host) pairs whose drain the submitter sends."""
+        own = [(self.kata_id, self.host)] if self.wake else []
+        return own + [pair for child in self.children for pair in child.wakes()]
 
     def answer(self) -> dict[str, str | None]:
         """The body of API.md's 202 answer."""
@@ -67,8 +58,8 @@ class Submitted:
         return {
             "job_id": self.job_id,
             "kind": self.kind,
-            "kata_id": None if self.kata_id == IMAGES_QUEUE else self.kata_id,
-            "state": "queued",
+            "kata_id": None if is_images_queue(self.kata_id) else self.kata_id,
+            "state": "failed" if self.lost else "queued",
             "url": url,
         }
 
@@ -84,13 +75,19 @@ class Jobs:
         job_ttl_s: int,
         max_queued: int,
         kata_max_queued: int,
+        default_host: str = "local",
+        host_live_s: float = 15.0,
+        host_lost_s: float = 60.0,
     ) -> None:
         self.redis = client
         self.blocking = blocking  # a client whose read timeout outlasts the longest wait
         self.job_ttl_s = job_ttl_s
         self.max_queued = max_queued
         self.kata_max_queued = kata_max_queued
-        self._submit = client.register_script(_SUBMIT)
+        self.default_host = default_host
+        self.host_live_s = host_live_s
+        self.host_lost_s = host_lost_s
+        self._submit = client.register_script(SUBMIT)
 
     @classmethod
     def connect(cls, settings: Settings) -> Jobs:
@@ -106,6 +103,9 @@ class Jobs:
             job_ttl_s=settings.job_ttl_s,
             max_queued=settings.max_queued,
             kata_max_queued=settings.kata_max_queued,
+            default_host=settings.host_name,
+            host_live_s=presence_ttl_s(settings),
+            host_lost_s=settings.host_lost_s,
         )
 
     def submit(
@@ -115,9 +115,13 @@ class Jobs:
         avatar_name: str | None,
         request: Request,
         now: datetime | None = None,
+        *,
+        pin: str = "",
+        parent: str = "",
     ) -> Submitted:
         """Stores the job, its request as the model's JSON, and appends it to its kata's
-        queue, in one atomic step."""
+        queue, in one atomic step; in that step, places a kata that has no host (or a lost
+        one, at its new_kata) on a live host, and ends at once a job of a lost host's kata."""
         job_id = new_job_id()
         fields = {
             "job_id": job_id,
@@ -128,6 +132,9 @@ class Jobs:
             "submitted_at": now_iso(now),
             "payload": request.model_dump_json(),
         }
+        if parent:
+            fields["parent"] = parent
+        ended = now_iso()
         flat = [item for pair in fields.items() for item in pair]
         names = [
             keys.queue(kata_id),
@@ -135,23 +142,84 @@ class Jobs:
             keys.ACTIVE,
             keys.QUEUED,
             keys.woken(kata_id),
+            keys.kata(kata_id),
+            keys.HOSTS_SEEN,
+            keys.HOSTS_KATAS,
+            keys.HOSTS_DRAINING,
         ]
-        args: list[str | int] = [
+        args: list[str | int | float] = [
             job_id,
             kata_id,
             self.kata_max_queued,
             self.max_queued,
             self.job_ttl_s,
             WOKEN_TTL_MS,
+            kind,
+            IMAGES_QUEUE,
+            self.host_live_s,
+            self.host_lost_s,
+            self.default_host,
+            keys.HOST_PREFIX,
+            HOST_LOST,
+            ended,
+            pin,
             *flat,
         ]
         with redis_errors():
-            outcome = self._submit(keys=names, args=args)
+            outcome, placed = self._submit(keys=names, args=args)
+        host = placed.decode()
+        if outcome == b"no_host":
+            raise Unavailable("no docker host is live (no worker heartbeats)")
         if outcome == b"kata_busy":
             raise KataBusy(f"kata {kata_id} already has {self.kata_max_queued} jobs queued")
         if outcome == b"full":
             raise Unavailable(f"the runner already holds {self.max_queued} queued jobs")
-        return Submitted(job_id, kind, kata_id, wake=outcome == b"wake")
+        if outcome == b"lost":
+            return Submitted(job_id, kind, kata_id, wake=False, host=host, lost=True)
+        return Submitted(job_id, kind, kata_id, wake=outcome == b"wake", host=host)
+
+    def submit_pull(self, request: PullImage, now: datetime | None = None) -> Submitted:
+        """An image pull on every live host (the default one when none is live): a job of
+        each host's own, children of the one answered, which ends with the last of them and
+        says what each host now holds."""
+        hosts = self.live_hosts() or [self.default_host]
+        job_id = new_job_id()
+        fields = {
+            "job_id": job_id,
+            "kind": "pull_image",
+            "kata_id": IMAGES_QUEUE,
+            "avatar_name": "",
+            "state": "queued",
+            "submitted_at": now_iso(now),
+            "pending": len(hosts),
+            "hosts": ",".join(hosts),
+        }
+        with redis_errors():
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hset(keys.job(job_id), mapping=fields)  # type: ignore[arg-type]
+            pipe.expire(keys.job(job_id), self.job_ttl_s)
+            pipe.execute()
+        children = []
+        try:
+            for host in hosts:
+                queue = keys.images_queue(host)
+                children.append(
+                    self.submit("pull_image", queue, None, request, now, pin=host, parent=job_id)
+                )
+        except Exception:
+            with redis_errors():
+                self.redis.delete(keys.job(job_id))  # its children end on their own
+            raise
+        return Submitted(job_id, "pull_image", IMAGES_QUEUE, wake=False, children=tuple(children))
+
+    def live_hosts(self) -> list[str]:
+        """The hosts with a live worker, by Redis's clock."""
+        with redis_errors():
+            seconds, micros = self.redis.time()
+            found = self.redis.zrangebyscore(
+                keys.HOSTS_SEEN, seconds + micros / 1e6 - self.host_live_s, "+inf"
+            )
+        return sorted(h.decode() for h in found if isinstance(h, bytes))
 
     def unsent(self, kata_id: str) -> None:
         """Forgets the kata's drain message (it could not be sent), so that the next
@@ -197,6 +265,7 @@ class Jobs:
             return None
         return {
             "kata_id": kata_id,
+            "host": _text(record.get(b"host")),
             "hello_at": _text(record.get(b"hello_at")),
             "run_at": _text(record.get(b"run_at")),
             "queued": queued,
@@ -214,6 +283,12 @@ class Jobs:
             return sum(1 for _ in self.redis.scan_iter(match=keys.WORKERS, count=100))
 
 
+def presence_ttl_s(settings: Settings) -> int:
+    """How long a worker's presence lives after its last heartbeat: a host is live while one
+    of its workers' heartbeats is at most this old."""
+    return max(3, int(settings.worker_heartbeat_s * 3))
+
+
 def show_job(record: dict[bytes, bytes]) -> dict[str, Any]:
     """A job hash as API.md's job."""
 
@@ -224,7 +299,7 @@ def show_job(record: dict[bytes, bytes]) -> dict[str, Any]:
     return {
         "job_id": field("job_id"),
         "kind": field("kind"),
-        "kata_id": None if field("kata_id") == IMAGES_QUEUE else field("kata_id"),
+        "kata_id": None if is_images_queue(field("kata_id") or "") else field("kata_id"),
         "avatar_name": field("avatar_name") or None,
         "state": field("state"),
         "submitted_at": field("submitted_at"),

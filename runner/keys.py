@@ -2,9 +2,10 @@
 
 Keys (all under `runner:`):
   job:{id}                  hash: the job record (API.md's job), its request payload until it
-                            ends
+                            ends, the host it was queued for; an image pull's also `pending`
+                            and `ended:<host>` of its children (one job per host, `parent`)
   job:{id}:done             list: one element once the job ended; waiters rotate it (BLMOVE)
-  kata:{kata}               hash: hello_at, run_at
+  kata:{kata}               hash: hello_at, run_at, host (the host the kata is placed on)
   kata:{kata}:queue         list: queued job ids, FIFO
   kata:{kata}:inflight      list: the job id the lease holder is running
   kata:{kata}:lease         string, with a TTL: the drain lease's token `worker:pid:random`
@@ -23,8 +24,15 @@ Keys (all under `runner:`):
   images:pulled             counter: image pulls done; a worker that sees it change looks every
                             image name up again
   worker:{name}             string, with a TTL: a consuming worker's presence record (JSON)
-  live_katas                sorted set: katas with a live container on the docker host, by the
-                            time of their last run in it
+  hosts:seen                sorted set: host names by the Redis time of their workers' latest
+                            heartbeat (a host is live while recent, lost past host_lost_s)
+  hosts:katas               sorted set: host names by how many katas are placed on them
+  hosts:draining            set: hosts that get no new kata
+  host:{host}:queued        counter: jobs queued for the host's workers
+  host:{host}:live_katas    sorted set: katas with a live container on the host's engine, by
+                            the time of their last run in it
+  host:{host}:sweep:due     string, with a TTL: a worker of the host removed its idle kata
+                            containers within the sweep interval
   beat                      string, with a TTL: beat's presence record (JSON), while it runs
   sweep:due                 string, with a TTL: a worker has swept within the sweep interval;
                             no other worker sweeps meanwhile
@@ -46,11 +54,24 @@ QUEUED = PREFIX + "jobs:queued"
 IMAGES_PULLED = PREFIX + "images:pulled"
 WORKERS = PREFIX + "worker:*"  # the pattern that matches every presence key
 BEAT = PREFIX + "beat"
-LIVE_KATAS = PREFIX + "live_katas"
 SWEEP_DUE = PREFIX + "sweep:due"
+HOSTS_SEEN = PREFIX + "hosts:seen"
+HOSTS_KATAS = PREFIX + "hosts:katas"
+HOSTS_DRAINING = PREFIX + "hosts:draining"
+HOST_PREFIX = PREFIX + "host:"
 
-# Jobs that belong to no kata (image pulls) queue here, one at a time: not a legal kata id.
+# Jobs that belong to no kata (image pulls) queue in a queue of each host's, as if of a kata
+# named `_images@<host>` placed on that host, one at a time: not a legal kata id.
 IMAGES_QUEUE = "_images"
+
+
+def images_queue(host: str) -> str:
+    """The kata-like name of the host's queue of image pulls."""
+    return f"{IMAGES_QUEUE}@{host}"
+
+
+def is_images_queue(kata_id: str) -> bool:
+    return kata_id.startswith(IMAGES_QUEUE)
 
 
 def job(job_id: str) -> str:
@@ -104,3 +125,18 @@ def worker(name: str) -> str:
 def cyber_dojo_pull(image_name: str) -> str:
     """The pull job cyber-dojo's protocol started for the image."""
     return f"{PREFIX}cyber_dojo:pull:{image_name}"
+
+
+def host_queued(host: str) -> str:
+    """The count of jobs queued for the host."""
+    return f"{HOST_PREFIX}{host}:queued"
+
+
+def live_katas(host: str) -> str:
+    """The katas with a live container on the host's engine."""
+    return f"{HOST_PREFIX}{host}:live_katas"
+
+
+def host_sweep_due(host: str) -> str:
+    """The gate of the host's idle-container sweep."""
+    return f"{HOST_PREFIX}{host}:sweep:due"

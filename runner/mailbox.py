@@ -22,6 +22,7 @@ import redis
 
 from runner import keys
 from runner.clock import epoch
+from runner.hostbook import CHILD_ENDED, HostBook
 
 _RENEW = """
 -- renew(lease; token, ttl_ms) -> 1 when renewed, 0 when the lease is no longer the token's
@@ -48,27 +49,40 @@ return redis.call('LLEN', queue)
 """
 
 _TAKE = """
--- take(lease, queue, inflight, queued; token, now, job_prefix) -> the job id taken, or false
-local lease, queue, inflight, queued = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local token, now, job_prefix = ARGV[1], ARGV[2], ARGV[3]
+-- take(lease, queue, inflight, queued, kata; token, now, job_prefix, host, host_prefix)
+--   -> the job id taken, or false (also when the kata is placed on another host)
+local lease, queue, inflight, queued, kata = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local token, now, job_prefix, host, host_prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('GET', lease) ~= token then return false end
+local placed = redis.call('HGET', kata, 'host')
+if placed and placed ~= host then return false end
 local id = redis.call('LMOVE', queue, inflight, 'LEFT', 'RIGHT')
 if not id then return false end
 redis.call('DECR', queued)
 local job = job_prefix .. id
 if redis.call('EXISTS', job) == 1 then
   redis.call('HSET', job, 'state', 'running', 'started_at', now)
+  local queued_for = redis.call('HGET', job, 'host')
+  if queued_for then redis.call('DECR', host_prefix .. queued_for .. ':queued') end
+  local parent = redis.call('HGET', job, 'parent')
+  if parent and redis.call('HGET', job_prefix .. parent, 'state') == 'queued' then
+    redis.call('HSET', job_prefix .. parent, 'state', 'running', 'started_at', now)
+  end
 end
 return id
 """
 
-_FINISH = """
--- finish(lease, inflight, job, done, kata, seen; token, job_id, state, now, result, error,
---        ttl_s, kata_effect, now_epoch, kata_id) -> 1 when recorded, 0 when the lease was lost
+_FINISH = (
+    CHILD_ENDED
+    + """
+-- finish(lease, inflight, job, done, kata, seen, hosts_katas; token, job_id, state, now,
+--        result, error, ttl_s, kata_effect, now_epoch, kata_id, job_prefix)
+--   -> 1 when recorded, 0 when the lease was lost
 local lease, inflight, job, done, kata, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local hosts_katas = KEYS[7]
 local token, job_id, state, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local result, error, ttl_s = ARGV[5], ARGV[6], ARGV[7]
-local kata_effect, now_epoch, kata_id = ARGV[8], ARGV[9], ARGV[10]
+local kata_effect, now_epoch, kata_id, job_prefix = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 if redis.call('GET', lease) ~= token then return 0 end
 redis.call('LREM', inflight, 0, job_id)
 if redis.call('EXISTS', job) == 1 then
@@ -77,8 +91,11 @@ if redis.call('EXISTS', job) == 1 then
   redis.call('EXPIRE', job, ttl_s)
   redis.call('RPUSH', done, '1')
   redis.call('EXPIRE', done, ttl_s)
+  child_ended(job_prefix, job, now, ttl_s, state, result, error)
 end
 if kata_effect == 'forget' then
+  local host = redis.call('HGET', kata, 'host')
+  if host then redis.call('ZINCRBY', hosts_katas, -1, host) end
   redis.call('DEL', kata)
   redis.call('ZREM', seen, kata_id)
 elseif kata_effect ~= '' then
@@ -87,10 +104,13 @@ elseif kata_effect ~= '' then
 end
 return 1
 """
+)
 
 # Fails every job left in flight. With a token: only for its holder. Without: only when no
 # one holds the lease (the sweep).
-_ORPHANS = """
+_ORPHANS = (
+    CHILD_ENDED
+    + """
 -- orphans(lease, inflight; token or '', now, error, ttl_s, job_prefix)
 --   -> how many jobs were in flight, -1 when the caller may not fail them
 local lease, inflight = KEYS[1], KEYS[2]
@@ -109,11 +129,13 @@ for _, id in ipairs(ids) do
     redis.call('EXPIRE', job, ttl_s)
     redis.call('RPUSH', job .. ':done', '1')
     redis.call('EXPIRE', job .. ':done', ttl_s)
+    child_ended(job_prefix, job, now, ttl_s, 'failed', '', error)
   end
 end
 redis.call('DEL', inflight)
 return #ids
 """
+)
 
 WORKER_LOST = json.dumps(
     {
@@ -149,8 +171,18 @@ class JobInput:
 class Mailbox:
     """The operations of ARCHITECTURE.md's mailbox, each one atomic in Redis."""
 
-    def __init__(self, client: redis.Redis, *, lease_ttl_s: float, job_ttl_s: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        lease_ttl_s: float,
+        job_ttl_s: int,
+        host_name: str = "local",
+        host_lost_s: float = 60.0,
+    ) -> None:
         self.redis = client
+        self.host_name = host_name  # the host whose engine this mailbox's holder uses
+        self.hosts = HostBook(client, host_name=host_name, lost_s=host_lost_s, job_ttl_s=job_ttl_s)
         self.lease_ttl_ms = int(lease_ttl_s * 1000)
         self.job_ttl_s = job_ttl_s
         self._renew = client.register_script(_RENEW)
@@ -218,28 +250,29 @@ class Mailbox:
 
     def used_live(self, kata_id: str, at_epoch: float) -> None:
         """Records a run in the kata's live container: it is not idle since."""
-        self.redis.zadd(keys.LIVE_KATAS, {kata_id: at_epoch})
+        self.redis.zadd(keys.live_katas(self.host_name), {kata_id: at_epoch})
 
     def forget_live(self, kata_id: str) -> None:
         """The kata has no live container any more."""
-        self.redis.zrem(keys.LIVE_KATAS, kata_id)
+        self.redis.zrem(keys.live_katas(self.host_name), kata_id)
 
     def live_katas(self, *, used_before: float | None = None, most: int = 100) -> list[str]:
         """Katas with a live container, least recently used first (only those last used
         before used_before, when given)."""
+        most_recent = "+inf" if used_before is None else used_before
         found = self.redis.zrangebyscore(
-            keys.LIVE_KATAS, "-inf", "+inf" if used_before is None else used_before, 0, most
+            keys.live_katas(self.host_name), "-inf", most_recent, 0, most
         )
         return [k.decode() for k in found if isinstance(k, bytes)]
 
     def live_used_at(self, kata_id: str) -> float | None:
         """When the kata's live container last ran a run; None when it has none."""
-        score = self.redis.zscore(keys.LIVE_KATAS, kata_id)
+        score = self.redis.zscore(keys.live_katas(self.host_name), kata_id)
         return None if score is None else float(score)
 
     def live_count(self) -> int:
         """How many katas have a live container."""
-        return int(self.redis.zcard(keys.LIVE_KATAS))
+        return int(self.redis.zcard(keys.live_katas(self.host_name)))
 
     def sweep_due(self, every_s: float) -> bool:
         """True for at most one caller every every_s seconds, across every worker: whose
@@ -264,8 +297,9 @@ class Mailbox:
     def take(self, lease: Lease, now: str) -> str | None:
         """Moves the next job id from the queue's head to in-flight and marks it running."""
         k = lease.kata_id
-        names = [keys.lease(k), keys.queue(k), keys.inflight(k), keys.QUEUED]
-        job_id = self._take(keys=names, args=[lease.token, now, keys.JOB_PREFIX])
+        names = [keys.lease(k), keys.queue(k), keys.inflight(k), keys.QUEUED, keys.kata(k)]
+        args = [lease.token, now, keys.JOB_PREFIX, self.host_name, keys.HOST_PREFIX]
+        job_id = self._take(keys=names, args=args)
         return job_id.decode() if job_id else None
 
     def finish(
@@ -292,6 +326,7 @@ class Mailbox:
             keys.done(job_id),
             keys.kata(k),
             keys.SEEN,
+            keys.HOSTS_KATAS,
         ]
         args: list[str | int | float] = [
             lease.token,
@@ -304,6 +339,7 @@ class Mailbox:
             kata_effect,
             epoch(now),
             k,
+            keys.JOB_PREFIX,
         ]
         return bool(self._finish(keys=names, args=args))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from functools import cached_property
 from typing import Literal
 
@@ -15,6 +16,8 @@ MiB = 1024 * KiB
 # A loop device keeps at most 63 bytes of its file's name, by which worker/disk.sh finds it:
 # the folder, "/", the instance, "-", a kata id of up to 10 characters and ".img".
 LOOP_NAME_BYTES = 63
+
+HOST_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 LOCAL_IMAGES = ("cyber-dojo-local/shell:latest", "cyber-dojo-local/python-pytest:latest")
 
@@ -32,6 +35,11 @@ class Settings(BaseSettings):
     # The image of the short root/admin containers that prepare volumes and sandboxes.
     helper_image: str = "cyber-dojo-local/shell:latest"
     docker_host: str = "unix:///var/run/docker.sock"
+    # The host a worker serves: a docker engine (docker_host) and the workers that use it.
+    # Each host's workers consume its own queue (runner.host.<name>); katas are placed on one.
+    host_name: str = "local"
+    # A host with no live worker for this long is lost: its katas' jobs fail host_lost.
+    host_lost_s: float = 60.0
     docker_timeout_s: int = 60
     # Comma-separated images each worker pulls (or updates) in the background as it starts.
     prepull: str = ""
@@ -129,6 +137,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _disk_fits(self) -> Settings:
+        if not HOST_NAME.fullmatch(self.host_name):
+            raise ValueError("host_name must be 1 to 32 of a-z, 0-9, - and _")
         if self.kata_disk_bytes and self.kata_disk_bytes < 8 * MiB:
             raise ValueError("kata_disk_bytes must be 0 (no bound) or at least 8 MiB")
         if self.kata_disk_bytes and self.kata_disk_inodes < 1024:

@@ -19,9 +19,9 @@ from celery.signals import beat_init, setup_logging, worker_ready, worker_shutdo
 from reaper import reaping
 from runner import keys
 from runner.clock import now_iso
+from runner.jobs import presence_ttl_s
 from runner.logs import setup_logging as setup_json_logging
-from runner.mailbox import Mailbox
-from runner.queueing import DRAIN, REAP, celery_app, send_drain
+from runner.queueing import DRAIN, REAP, REAP_ALL, celery_app, send_reap, waker
 from runner.settings import Settings
 from runner.store import connect_redis
 from worker import images, pipeline
@@ -46,9 +46,14 @@ def context() -> pipeline.Context:
     return pipeline.Context.connect(settings, wake)
 
 
+@functools.cache
+def _waker() -> Any:
+    return waker(app, connect_redis(settings.redis_url), settings.host_name)
+
+
 def wake(kata_id: str) -> None:
-    """Sends a drain of the kata: a hint to whichever worker is free."""
-    send_drain(app, kata_id)
+    """Sends a drain of the kata to its host's queue: a hint to whichever worker is free."""
+    _waker()(kata_id)
 
 
 @app.task(name=DRAIN, bind=True)
@@ -62,8 +67,18 @@ def drain(task: Any, kata_id: str) -> int:
 
 @app.task(name=REAP)
 def reap() -> dict[str, int]:
-    """Deletes the volumes of katas untouched for longer than the volume TTL."""
+    """Deletes this host's volumes of katas untouched for longer than the volume TTL."""
     return reaping.reap(context(), datetime.now(UTC)).counts()
+
+
+@app.task(name=REAP_ALL)
+def reap_all() -> list[str]:
+    """Beat's reaper: a pass sent to every live host's queue; the hosts it was sent to."""
+    ages = context().mailbox.hosts.ages()
+    live = sorted(h for h, age in ages.items() if age <= presence_ttl_s(settings))
+    for host_name in live:
+        send_reap(app, host_name)
+    return live
 
 
 # Worker presence: the main process of each worker writes a key with a TTL while it lives,
@@ -76,21 +91,24 @@ _presence_threads: list[threading.Thread] = []
 def _announce(sender: Any = None, **_: Any) -> None:
     name = getattr(sender, "hostname", None) or socket.gethostname()
     redis = connect_redis(settings.redis_url)
+    mailbox = pipeline.host_mailbox(settings)
     record = json.dumps(
         {
             "name": name,
             "host": socket.gethostname(),
+            "host_name": settings.host_name,
             "pid": os.getpid(),
             "docker_host": settings.docker_host,
             "started_at": now_iso(),
         }
     )
-    ttl_s = max(3, int(settings.worker_heartbeat_s * 3))
+    ttl_s = presence_ttl_s(settings)
 
     def beat() -> None:
         while True:
             try:
                 redis.set(keys.worker(name), record, ex=ttl_s)
+                mailbox.hosts.seen()
             except Exception as error:
                 log.warning("worker presence: redis did not answer: %s", error)
             if _presence_stop.wait(settings.worker_heartbeat_s):
@@ -104,7 +122,7 @@ def _announce(sender: Any = None, **_: Any) -> None:
         thread = threading.Thread(target=target, name=thread_name, daemon=True)
         thread.start()
         _presence_threads.append(thread)
-    log.info("worker %s consuming from %s", name, settings.redis_url)
+    log.info("worker %s of host %s consuming from %s", name, settings.host_name, settings.redis_url)
     if settings.prepull:
         # In the background: a missing registry must not hold the worker's start-up.
         threading.Thread(
@@ -115,19 +133,18 @@ def _announce(sender: Any = None, **_: Any) -> None:
 def _sweep_every_interval() -> None:
     """Sweeps once an interval, whichever worker's turn it is: with a worker alive, no kata
     is stranded, whatever else has stopped (beat included). Idle kata containers go then."""
-    mailbox = Mailbox(
-        connect_redis(settings.redis_url),
-        lease_ttl_s=settings.lease_ttl_s,
-        job_ttl_s=settings.job_ttl_s,
-    )
+    mailbox = pipeline.host_mailbox(settings)
     live: KataContainers | None = None
     while not _presence_stop.wait(settings.sweep_interval_s):
         try:
+            # The mailboxes by one worker of any host (a lost host's katas are the others'
+            # to end); each host's idle containers by one of its own workers.
             if mailbox.sweep_due(settings.sweep_interval_s):
-                pipeline.sweep(mailbox, wake)
-                if settings.run_container == "kata":
-                    live = live or KataContainers(Host.connect(settings), mailbox, wake)
-                    live.remove_idle(settings.kata_idle_s)
+                pipeline.sweep(mailbox, wake, presence_ttl_s(settings))
+            kata = settings.run_container == "kata"
+            if kata and mailbox.hosts.sweep_due(settings.sweep_interval_s):
+                live = live or KataContainers(Host.connect(settings), mailbox, wake)
+                live.remove_idle(settings.kata_idle_s)
         except Exception as error:  # Redis or the engine away: sweep at the next interval
             log.warning("sweep: %s", error)
 
@@ -137,7 +154,7 @@ def _beat_presence(**_: Any) -> None:
     """While beat runs, a key with a TTL says so: /workers shows when it was last seen."""
     redis = connect_redis(settings.redis_url)
     record = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started_at": now_iso()})
-    ttl_s = max(3, int(settings.worker_heartbeat_s * 3))
+    ttl_s = presence_ttl_s(settings)
 
     def announce() -> None:
         while True:

@@ -62,11 +62,7 @@ class Context:
     @classmethod
     def connect(cls, settings: Settings, wake: Wake, holder: str = "") -> Context:
         """A context on the docker engine and the Redis that the settings name."""
-        mailbox = Mailbox(
-            connect_redis(settings.redis_url),
-            lease_ttl_s=settings.lease_ttl_s,
-            job_ttl_s=settings.job_ttl_s,
-        )
+        mailbox = host_mailbox(settings)
         host = Host.connect(settings)
         live = KataContainers(host, mailbox, wake) if settings.run_container == "kata" else None
         return cls(
@@ -79,8 +75,24 @@ class Context:
         )
 
 
+def host_mailbox(settings: Settings) -> Mailbox:
+    """The mailbox on the settings' Redis, as a worker of the settings' host uses it."""
+    return Mailbox(
+        connect_redis(settings.redis_url),
+        lease_ttl_s=settings.lease_ttl_s,
+        job_ttl_s=settings.job_ttl_s,
+        host_name=settings.host_name,
+        host_lost_s=settings.host_lost_s,
+    )
+
+
 def drain(ctx: Context, kata_id: str) -> int:
     """Runs up to drain_batch jobs of the kata in order, if its lease is free; returns how many."""
+    placed = ctx.mailbox.hosts.kata_host(kata_id)
+    if placed is not None and placed != ctx.mailbox.host_name:
+        # A stale message (this host was lost, and the kata placed anew): not this host's.
+        log.info("kata %s is placed on host %s: not drained here", kata_id, placed)
+        return 0
     if not ctx.mailbox.has_work(kata_id):
         return 0  # a wake-up after an earlier drain took the jobs
     lease = ctx.mailbox.acquire(kata_id, ctx.holder)
@@ -292,11 +304,25 @@ def heartbeat(mailbox: Mailbox, lease: Lease) -> Iterator[threading.Event]:
         thread.join()
 
 
-def sweep(mailbox: Mailbox, wake: Wake) -> dict[str, int]:
-    """Fails orphaned in-flight jobs and re-wakes katas whose queue waits with no holder."""
-    counts = {"examined": 0, "orphans": 0, "woken": 0}
+def sweep(mailbox: Mailbox, wake: Wake, live_s: float = 15.0) -> dict[str, int]:
+    """Fails orphaned in-flight jobs and re-wakes katas whose queue waits with no holder;
+    ends every job of a lost host's katas host_lost. A kata whose host has no live worker
+    (heartbeat older than live_s) waits: it is either back soon or lost."""
+    counts = {"examined": 0, "orphans": 0, "woken": 0, "host_lost": 0}
+    ages = mailbox.hosts.ages()
     for kata_id in mailbox.active_katas():
         counts["examined"] += 1
+        host = mailbox.hosts.kata_host(kata_id) if ages else None
+        age = ages.get(host or "")
+        if host is not None and age is not None and age > mailbox.hosts.lost_s:
+            ended = mailbox.hosts.fail_lost(kata_id, host, now_iso())
+            if ended > 0:
+                log.warning("kata %s: %d job(s) ended: host %s is lost", kata_id, ended, host)
+                metrics.ERRORS.labels("host_lost").inc(ended)
+                counts["host_lost"] += ended
+            continue
+        if age is not None and age > live_s:
+            continue
         lost = mailbox.fail_orphans(kata_id, now_iso())
         if lost > 0:
             log.warning("kata %s: %d job(s) of a lost worker failed", kata_id, lost)

@@ -207,6 +207,7 @@ def test_an_accepted_job_answers_202_with_its_location_and_wakes_its_kata(
     assert job["state"] == "queued" and job["avatar_name"] == "lion" and job["result"] is None
     assert client.get(KATA).get_json() == {
         "kata_id": "5A0F8E2B1C",
+        "host": "local",  # placed on the default host: no host is live
         "hello_at": None,
         "run_at": None,
         "queued": 1,

@@ -11,7 +11,8 @@ import redis
 from runner import keys
 
 # A job of an image pull on one host (a child of the pull the API answered) ended: records it
-# in its parent, and ends the parent with the last child. Part of every script that ends jobs.
+# in its parent, and ends the parent with the last child; and fail_job, which fails one job
+# that has not ended. Part of every script that ends jobs.
 CHILD_ENDED = """
 local function child_ended(job_prefix, job, now, ttl_s, state, result, error)
   local parent_id = redis.call('HGET', job, 'parent')
@@ -55,6 +56,21 @@ local function child_ended(job_prefix, job, now, ttl_s, state, result, error)
   redis.call('RPUSH', parent .. ':done', '1')
   redis.call('EXPIRE', parent .. ':done', ttl_s)
 end
+
+-- Fails the job if it has not ended (its waiters woken, its pull's parent told); true when it
+-- failed it now.
+local function fail_job(job_prefix, id, now, error, ttl_s)
+  local job = job_prefix .. id
+  local state = redis.call('HGET', job, 'state')
+  if state ~= 'running' and state ~= 'queued' then return false end
+  redis.call('HSET', job, 'state', 'failed', 'finished_at', now, 'error', error, 'result', '')
+  redis.call('HDEL', job, 'payload')
+  redis.call('EXPIRE', job, ttl_s)
+  redis.call('RPUSH', job .. ':done', '1')
+  redis.call('EXPIRE', job .. ':done', ttl_s)
+  child_ended(job_prefix, job, now, ttl_s, 'failed', '', error)
+  return true
+end
 """
 
 # Ends every queued and in-flight job of a kata whose host is lost (checked again here: a
@@ -76,17 +92,7 @@ if not seen or tonumber(seen) >= tonumber(t[1]) - lost_s then return -1 end
 local waiting = redis.call('LRANGE', queue, 0, -1)
 local ended = 0
 local function fail(id)
-  local job = job_prefix .. id
-  local state = redis.call('HGET', job, 'state')
-  if state == 'running' or state == 'queued' then
-    redis.call('HSET', job, 'state', 'failed', 'finished_at', now, 'error', error, 'result', '')
-    redis.call('HDEL', job, 'payload')
-    redis.call('EXPIRE', job, ttl_s)
-    redis.call('RPUSH', job .. ':done', '1')
-    redis.call('EXPIRE', job .. ':done', ttl_s)
-    child_ended(job_prefix, job, now, ttl_s, 'failed', '', error)
-    ended = ended + 1
-  end
+  if fail_job(job_prefix, id, now, error, ttl_s) then ended = ended + 1 end
 end
 for _, id in ipairs(redis.call('LRANGE', inflight, 0, -1)) do fail(id) end
 for _, id in ipairs(waiting) do fail(id) end

@@ -120,18 +120,7 @@ if token == '' then
   if holder then return -1 end
 elseif holder ~= token then return -1 end
 local ids = redis.call('LRANGE', inflight, 0, -1)
-for _, id in ipairs(ids) do
-  local job = job_prefix .. id
-  local state = redis.call('HGET', job, 'state')
-  if state == 'running' or state == 'queued' then
-    redis.call('HSET', job, 'state', 'failed', 'finished_at', now, 'error', error, 'result', '')
-    redis.call('HDEL', job, 'payload')
-    redis.call('EXPIRE', job, ttl_s)
-    redis.call('RPUSH', job .. ':done', '1')
-    redis.call('EXPIRE', job .. ':done', ttl_s)
-    child_ended(job_prefix, job, now, ttl_s, 'failed', '', error)
-  end
-end
+for _, id in ipairs(ids) do fail_job(job_prefix, id, now, error, ttl_s) end
 redis.call('DEL', inflight)
 return #ids
 """

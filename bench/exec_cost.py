@@ -1,8 +1,9 @@
 """What stands between a run's exec and the cost of starting a process: `true` by the SDK's
 exec, straight by runc, by an agent in the container over fifos, and forked in the container.
 
-All in one container of the shell image, made as a kata's live container is (its waiting
-root shell, the run limits, the kata's volume), each process as an avatar's uid.
+All in one container of the shell image, made as a kata's live container is (its watcher, the
+run limits, the kata's volume), each process as an avatar's uid; and the watcher's verdict,
+which the worker asks after every run in a live container.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from bench.session import BenchError
 from runner.identifiers import SANDBOX_GID, avatar_uid
 from runner.settings import Settings
 from worker.host import RUNNER_LABEL
-from worker.kata_containers import WAIT
+from worker.engine import DockerEngine
+from worker.kata_containers import WATCHER, Verdict
 from worker.limits import run_limits
 
 AGENT_DIR = "/agent"
@@ -45,6 +47,7 @@ class ExecCost:
     runc: list[float] = field(default_factory=list)
     runc_version: list[float] = field(default_factory=list)  # the runc binary's own start
     agent: list[float] = field(default_factory=list)
+    verdict: list[float] = field(default_factory=list)  # the watcher's, over the attach stream
     fork_s: float = 0.0  # `sh -c true` in the container, per process, from a loop
     forks: int = 0
 
@@ -62,7 +65,9 @@ def measure(
     user = f"{avatar_uid(avatar)}:{SANDBOX_GID}"
     container_id = api.create_container(
         image,
-        WAIT,
+        WATCHER,
+        detach=True,
+        stdin_open=True,  # the watcher waits on it
         user="root",
         name=f"{settings.instance}-raw-exec-{secrets.token_hex(6)}",
         labels={RUNNER_LABEL: settings.instance, f"{RUNNER_LABEL}.role": "bench-raw"},
@@ -86,6 +91,7 @@ def measure(
             found.exec_total.append(_sdk_exec(api, container_id, user, ["true"], found))
         for spans in (found.exec_total, found.exec_create, found.exec_start, found.exec_stream):
             del spans[:2]
+        found.verdict = _verdicts(client, container_id, rounds)  # before the agent lives on
         found.runc = _runc(container_id, ["exec", "--user", user, container_id, "true"], rounds)
         if found.runc:
             found.runc_version = _runc(container_id, ["--version"], rounds)
@@ -121,6 +127,22 @@ def _sdk_exec(api: Any, container_id: str, user: str, command: list[str], spans:
     spans.exec_start[-1] = answered - created
     spans.exec_stream[-1] = ended - answered
     return ended - started
+
+
+def _verdicts(client: Any, container_id: str, rounds: int) -> list[float]:
+    """Round trips of the worker's question to the container's watcher after a run (an attach,
+    a line in, a line out), as the runner asks it."""
+    engine = DockerEngine(client)
+    seconds = []
+    for round_ in range(2 + rounds):
+        nonce = secrets.token_hex(8)
+        started = time.perf_counter()
+        answer = engine.ask(container_id, f"verdict {nonce}\n".encode(), nonce.encode(), 5.0)
+        if round_ >= 2:
+            seconds.append(time.perf_counter() - started)
+        if not Verdict.parse(answer).clean:
+            raise BenchError(f"the watcher did not find its container clean: {answer!r}")
+    return seconds
 
 
 def _runc(container_id: str, args: list[str], rounds: int) -> list[float]:

@@ -310,6 +310,11 @@ def exec_section(found: ExecCost, rounds: int) -> Section:
             p50(found.agent),
         ),
         (
+            "the watcher's verdict after a run (an attach to the container, a line to its root "
+            "process, its look, its line back): what kata mode adds to every run",
+            p50(found.verdict),
+        ),
+        (
             f"`sh -c true` forked by a shell loop in the container (per process, of {found.forks})",
             ms(found.fork_s),
         ),

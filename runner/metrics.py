@@ -51,8 +51,8 @@ KATA_CONTAINER_RUNS = Counter(
 )
 KATA_CONTAINERS_REMOVED = Counter(
     "runner_kata_containers_removed_total",
-    "Live kata containers removed, by reason (abnormal_run, idle, evicted, image_changed, "
-    "kata_deleted, lost).",
+    "Live kata containers removed, by reason (abnormal_run, unclean, idle, evicted, "
+    "image_changed, kata_deleted, lost).",
     ["reason"],
 )
 VOLUMES_REAPED = Counter("runner_volumes_reaped_total", "Kata volumes the reaper deleted.")

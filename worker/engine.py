@@ -113,6 +113,9 @@ class ContainerSpec:
     working_dir: str = "/sandboxes"
     # Tars to unpack (as root, by the engine) into folders of the container before it starts.
     archives: list[tuple[str, bytes]] = field(default_factory=list)
+    # A container that runs on (start_container) keeps its stdin open for every attach that
+    # writes to it (ask), not only the first.
+    open_stdin: bool = False
 
 
 @dataclass
@@ -129,6 +132,7 @@ class Outcome:
     oom_killed: bool | None
     killed: bool
     elapsed_s: float
+    container_id: str = ""  # the live container an exec ran in
 
 
 def _run(
@@ -218,6 +222,41 @@ def _read_streams(
                 kept += payload[: limits[stream] - len(kept)]
 
 
+def _answer(sock: socket.socket, answer: bytes, deadline: float) -> bytes:
+    """The first whole line of the attach stream's stdout that starts with answer; empty when
+    the stream ends, or the deadline passes, first. What came before it is someone else's."""
+    pending = bytearray()
+    out = bytearray()
+    while True:
+        at = out.find(b"\n")
+        while at >= 0:
+            found = bytes(out[:at])
+            del out[: at + 1]
+            if found.startswith(answer):
+                return found
+            at = out.find(b"\n")
+        if len(out) > 65536:  # no line of an answer is this long
+            return b""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return b""
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            return b""
+        if not chunk:
+            return b""
+        pending += chunk
+        while len(pending) >= ATTACH_HEADER.size:
+            stream, size = ATTACH_HEADER.unpack_from(pending)
+            if len(pending) < ATTACH_HEADER.size + size:
+                break
+            if stream == 1:
+                out += pending[ATTACH_HEADER.size : ATTACH_HEADER.size + size]
+            del pending[: ATTACH_HEADER.size + size]
+
+
 class Engine(Protocol):
     """What the runner asks of a docker engine."""
 
@@ -265,6 +304,13 @@ class Engine(Protocol):
         deadline_s passes (killed is then true: nothing can kill an exec but its container,
         which the caller removes). When its output ended in time and reported(stdout) is
         true, the exec is not inspected. ContainerGone when the container is gone."""
+        ...
+
+    def ask(self, container_id: str, line: bytes, answer: bytes, timeout_s: float) -> bytes:
+        """Writes line to the stdin of a running container's own process (opened with
+        open_stdin), and returns the first line of its stdout after that which starts with
+        answer; empty when none came within timeout_s. ContainerGone when the container is
+        gone or not running."""
         ...
 
     def create_volume(
@@ -389,6 +435,9 @@ class DockerEngine:
                     environment=spec.environment,
                     working_dir=spec.working_dir,
                     volumes=[mount["bind"] for mount in spec.binds.values()],
+                    # Detached: stdin stays open when an attach ends (no StdinOnce).
+                    detach=True,
+                    stdin_open=spec.open_stdin,
                     host_config=api.create_host_config(binds=spec.binds, **spec.limits),
                 )["Id"]
             )
@@ -434,6 +483,10 @@ class DockerEngine:
                 attached = api.exec_start(exec_id, socket=True)
             except docker.errors.NotFound as error:
                 raise ContainerGone(f"container {container_id[:12]} is gone") from error
+            except docker.errors.APIError as error:
+                if error.status_code == 409:  # stopped (an engine's restart, its process died)
+                    raise ContainerGone(f"container {container_id[:12]} is not running") from error
+                raise
             sock: socket.socket = getattr(attached, "_sock", attached)
             started = time.monotonic()
             try:
@@ -461,6 +514,29 @@ class DockerEngine:
             killed=False,
             elapsed_s=elapsed_s,
         )
+
+    def ask(self, container_id: str, line: bytes, answer: bytes, timeout_s: float) -> bytes:
+        api = self.api
+        with docker_errors():
+            try:
+                attached = api.attach_socket(
+                    container_id, params={"stdin": 1, "stdout": 1, "stream": 1}
+                )
+            except docker.errors.NotFound as error:
+                raise ContainerGone(f"container {container_id[:12]} is gone") from error
+            except docker.errors.APIError as error:
+                if error.status_code == 409:
+                    raise ContainerGone(f"container {container_id[:12]} is not running") from error
+                raise
+            sock: socket.socket = getattr(attached, "_sock", attached)
+            try:
+                sock.sendall(line)
+                return _answer(sock, answer, time.monotonic() + timeout_s)
+            except OSError:
+                return b""
+            finally:
+                sock.close()
+                attached.close()
 
     def create_volume(
         self, name: str, labels: Mapping[str, str], options: Mapping[str, str] | None = None

@@ -7,6 +7,15 @@ after a run that did not report itself clean (timed out, killed for memory, hit 
 killed its script, left a process or a file outside its sandbox, still running at the
 deadline), the container is removed and the next run gets a new one.
 
+Whether a container may serve again is decided by its watcher (worker/watcher.sh), the
+container's own root process, never by the run's report: the run script runs as the
+learner's uid, which can kill it, ptrace it or write its stdout. The worker asks the watcher
+over the engine's attach stream after every run; anything but a clean answer removes it.
+
+Which container serves a kata is the engine's to say (the containers labelled with the kata
+and the live role): a worker process remembers the id of the last one it used, and forgets it
+as soon as the engine says it is gone or stopped, whoever removed or stopped it.
+
 Which katas have one is in Redis (live_katas, by the time of their last run), so that idle
 ones are removed after RUNNER_KATA_IDLE_S and the least recently used is evicted when the
 host holds RUNNER_MAX_LIVE_KATAS. Removing one takes the kata's lease, as every job does: a
@@ -15,6 +24,7 @@ run is never in the container being removed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import time
@@ -26,14 +36,42 @@ from runner.errors import RunnerError
 from runner.mailbox import Mailbox
 from worker.engine import Container, ContainerSpec
 from worker.host import FENCE_LABEL, ROLE_LABEL, RUNNER_LABEL, Host
+from worker.scripts import WATCHER_SCRIPT
 
 log = logging.getLogger(__name__)
 
 LIVE_ROLE = "live"
 IMAGE_LABEL = f"{RUNNER_LABEL}.image_id"
-# The container's own process: root, waiting, holding nothing open. Learner code runs as an
-# avatar's uid and can signal none of it; init reaps what a run leaves orphaned.
-WAIT = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 86400 & wait $!; done"]
+# The version of the watcher a container runs: one made by another version of the runner (with
+# another question, or none) is replaced, as one of another image is.
+WATCHER_LABEL = f"{RUNNER_LABEL}.watcher"
+# The container's own process: root, waiting on its stdin for the worker's questions. Learner
+# code runs as an avatar's uid and can signal none of it; init reaps what a run leaves orphaned.
+WATCHER = ["sh", "-c", WATCHER_SCRIPT, "watcher"]
+WATCHER_SHA = hashlib.sha256(WATCHER_SCRIPT.encode()).hexdigest()[:12]
+# How long the worker waits for a verdict: the watcher looks again for at most 0.2 s while a
+# run's last processes end; no answer by then (a container out of memory or pids, a stream
+# cut) is a doubt, and a doubt removes the container.
+VERDICT_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The watcher's answer after a run: whether the container may serve again, and how many
+    processes the kernel killed for memory in it (since it was made: it is never reused after
+    one)."""
+
+    clean: bool
+    oom_kills: int
+    reasons: str
+
+    @classmethod
+    def parse(cls, line: bytes) -> Verdict:
+        """The verdict of the watcher's answer, past its nonce; no answer is not clean."""
+        words = line.decode(errors="replace").split()
+        if len(words) < 3 or words[1] not in ("clean", "dirty") or not words[2].isdigit():
+            return cls(False, 0, f"no verdict: {line[:200]!r}")
+        return cls(words[1] == "clean", int(words[2]), " ".join(words[3:]))
 
 
 @dataclass
@@ -52,23 +90,26 @@ class KataContainers:
         if known is not None and known[1] == run.image:
             return known[0], False
         for container in self._live(kata_id):
-            if container.labels.get(IMAGE_LABEL) == run.image:
+            labels = container.labels
+            if labels.get(IMAGE_LABEL) == run.image and labels.get(WATCHER_LABEL) == WATCHER_SHA:
                 self._known[kata_id] = (container.id, run.image)
                 return container.id, False
             self.remove(kata_id, "image_changed", container.id)
         self._make_room(kata_id)
         spec = ContainerSpec(
             image=run.image,
-            command=WAIT,
+            command=WATCHER,
             user="root",
             name=f"{self.host.settings.instance}-{kata_id}-live-{secrets.token_hex(4)}",
             labels={
                 **self.host.labels(kata_id, LIVE_ROLE, fence=run.labels.get(FENCE_LABEL, "0")),
                 IMAGE_LABEL: run.image,
+                WATCHER_LABEL: WATCHER_SHA,
             },
             binds=run.binds,
             limits=run.limits,
             working_dir="/",
+            open_stdin=True,
         )
         container_id = self.host.engine.start_container(spec)
         self._known[kata_id] = (container_id, run.image)
@@ -85,9 +126,24 @@ class KataContainers:
         except Exception as error:
             log.warning("kata %s: its live container's use is not recorded: %s", kata_id, error)
 
+    def verdict(self, container_id: str) -> Verdict:
+        """Asks the container's watcher whether it may serve again; ContainerGone when the
+        engine no longer runs it."""
+        nonce = secrets.token_hex(8)
+        answer = self.host.engine.ask(
+            container_id, f"verdict {nonce}\n".encode(), nonce.encode(), VERDICT_TIMEOUT_S
+        )
+        return Verdict.parse(answer)
+
     def forget(self, kata_id: str) -> None:
-        """The container this process knew for the kata is gone (removed by another)."""
+        """The container this process knew for the kata may be gone (removed by another)."""
         self._known.pop(kata_id, None)
+
+    def lost(self, kata_id: str, container_id: str) -> None:
+        """The engine says the kata's container is gone or stopped: it goes (a stopped one
+        would keep its volume in use) and is forgotten, so that the next run makes a new one."""
+        self._known.pop(kata_id, None)
+        self.remove(kata_id, "lost", container_id)
 
     def dropped(self, kata_id: str) -> None:
         """The kata went, and its containers with it."""

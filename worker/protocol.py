@@ -85,8 +85,8 @@ class Frames:
     # Files of the request the run script could not write into the sandbox.
     unwritten: list[bytes] = field(default_factory=list)
     complete: bool = True
-    # The script found nothing of the run left outside the sandbox (no process of its uid,
-    # nothing in the container's writable places): a kata's live container may serve again.
+    # The script says it found nothing of the run left outside the sandbox. The learner can
+    # forge it, so it can only make the worker stricter: the watcher decides (sandbox.py).
     left_clean: bool = False
 
     @property

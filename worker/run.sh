@@ -253,7 +253,10 @@ run_cyber_dojo() {
   started=$uptime
   sh ./cyber-dojo.sh > "$WORK/o" 2> "$WORK/e" < /dev/null &
   child=$!
-  { sleep "$max_seconds"; : > "$WORK/timed_out"; kill -9 "$child"; } 2>/dev/null &
+  # The time ran out only when the timer's sleep ended by itself: one killed first (by the
+  # learner, or by kill_others when its pid comes before its subshell's) or never started
+  # (the pids limit) is no time-out. The container's own deadline still bounds such a run.
+  { sleep "$max_seconds" && : > "$WORK/timed_out" && kill -9 "$child"; } 2>/dev/null &
   wait "$child" 2>/dev/null
   status=$?
   read_uptime

@@ -18,6 +18,7 @@ from typing import Any
 from runner import metrics
 from runner.errors import (
     AvatarNotFound,
+    ContainerGone,
     ImageNotFound,
     KataDiskFull,
     KataNotFound,
@@ -164,11 +165,11 @@ def run(
             live.remove(job.kata_id, "lost")  # it mounts the volume the engine made
         host.remove_unmade_volume(host.volume_name(job.kata_id))
         raise
-    if live is not None:
-        _keep_or_remove(live, job, outcome, frames)
+    # The kernel's count of OOM kills in a live container, which the report cannot hide.
+    oom_kills = 0 if live is None else _keep_or_remove(live, job, outcome, frames)
     _check_sandbox(host, job, outcome, frames)
     judged_by = rules(spec.image) if rules else images.rules_of(job.request.image_name, spec.image)
-    return _judge(host, job, judged_by, outcome, frames)
+    return _judge(host, job, judged_by, outcome, frames, oom_kills)
 
 
 def _run_spec(
@@ -279,32 +280,52 @@ def _exec(
     live: KataContainers,
     whole: Callable[[bytes], bool],
 ) -> Outcome:
-    """The run as an exec into the kata's live container; in a new one when the container
-    this process knew has gone (removed by another worker, the reaper or an operator)."""
+    """The run as an exec into the kata's live container; in a new one when the engine says
+    the container is gone or stopped (removed by another worker process, the idle sweep, the
+    reaper or an operator; stopped by a restart of the engine)."""
     while True:
         container_id, made = live.container_for(kata_id, spec)
         try:
             outcome = host.engine.exec_run(
                 container_id, spec, stdin, deadline_s, RESULT_BYTES, whole
             )
-        except KataNotFound:
-            live.forget(kata_id)
+        except ContainerGone as error:
+            log.info("kata %s: %s: running in a new one", kata_id, error)
+            live.lost(kata_id, container_id)
             if made:
                 raise
             continue
         metrics.KATA_CONTAINER_RUNS.labels("new" if made else "reused").inc()
         live.used(kata_id)
+        outcome.container_id = container_id
         return outcome
 
 
-def _keep_or_remove(live: KataContainers, job: Job[Run], outcome: Outcome, frames: Frames) -> None:
-    """Keeps the kata's live container only after a run that provably left it clean: it
-    reported in full and in time, nothing was killed for memory, the script's own work did
-    not fail, and it found nothing of the run left outside the sandbox. Anything else
-    removes it."""
-    clean = frames.whole and frames.left_clean and not frames.faults
-    if not clean or frames.timed_out or outcome.killed or frames.oom_kills:
+def _keep_or_remove(live: KataContainers, job: Job[Run], outcome: Outcome, frames: Frames) -> int:
+    """Keeps the kata's live container only when its watcher, a root process the run cannot
+    touch, finds it clean: no process but its own, nothing in the places outside the sandboxes,
+    no IPC object, nothing ever killed for memory. The run's report can only make it stricter
+    (it is the learner's to shape): a run that says it timed out or failed its own work goes
+    too. Returns the OOM kills the watcher counted, which the run's report cannot hide."""
+    reported_clean = frames.whole and frames.left_clean and not frames.faults
+    if outcome.killed or not reported_clean or frames.timed_out or frames.oom_kills:
         live.remove(job.kata_id, "abnormal_run")
+        return 0
+    try:
+        verdict = live.verdict(outcome.container_id)
+    except ContainerGone as error:
+        live.lost(job.kata_id, outcome.container_id)
+        log.warning("kata %s: no verdict on its live container: %s", job.kata_id, error)
+        return 0
+    if not verdict.clean:
+        log.warning(
+            "kata %s: its live container is not clean after %s's run: %s",
+            job.kata_id,
+            job.avatar_name,
+            verdict.reasons,
+        )
+        live.remove(job.kata_id, "unclean")
+    return verdict.oom_kills
 
 
 def _check_sandbox(host: Host, job: Job[Run], outcome: Outcome, frames: Frames) -> None:
@@ -321,6 +342,7 @@ def _judge(
     rules: ColourRules | str | None,
     outcome: Outcome,
     frames: Frames,
+    oom_kills: int = 0,
 ) -> RunResult:
     """The run's result, coloured by the rules of the image it ran."""
     settings = host.settings
@@ -336,7 +358,7 @@ def _judge(
         exit_code=outcome.exit_code,
         killed=outcome.killed,
         # The script's count when the engine was not asked; either, when both say.
-        oom_killed=bool(frames.oom_kills) or bool(outcome.oom_killed),
+        oom_killed=bool(frames.oom_kills or outcome.oom_killed or oom_kills),
         elapsed_ms=int(outcome.elapsed_s * 1000),
         rules=rules,
         output_bytes=settings.output_bytes,

@@ -1,5 +1,5 @@
-"""The shell scripts the worker runs in containers (worker/run.sh, worker/admin.sh), and the
-exit codes they share with it.
+"""The shell scripts the worker runs in containers (worker/run.sh, worker/admin.sh,
+worker/watcher.sh), and the exit codes they share with it.
 
 Each script runs as a preamble rendered here, then the file's text: the preamble assigns every
 exit code of one table, and the paths the script works on, so that a test can point them at a
@@ -62,6 +62,14 @@ def run_script(
     return preamble(WORK=work, PROC=proc, CGROUP=cgroup, SCRATCH=scratch) + _text("run.sh")
 
 
+def watcher_script(
+    proc: str = "/proc", cgroup: str = "/sys/fs/cgroup", scratch: str = SCRATCH
+) -> str:
+    """watcher.sh as it runs in a kata's live container: where it reads the processes and the
+    cgroups, and the writable places it finds empty, or not."""
+    return preamble(PROC=proc, CGROUP=cgroup, SCRATCH=scratch) + _text("watcher.sh")
+
+
 def admin_script(sandboxes: str = "/sandboxes", staging: str = "/tmp/in") -> str:
     """admin.sh as it runs: where the kata's volume is mounted, and its staging folder."""
     return preamble(
@@ -88,6 +96,7 @@ RUN_SCRIPT_PATH = f"/sandboxes/.runner/{RUN_SCRIPT_FILE}"
 # Arguments: the run script's path, then its own.
 LAUNCHER = f'[ -r "$1" ] || exit {Exit.NO_SCRIPT.value}; f=$1; shift; . "$f"'
 ADMIN_SCRIPT = admin_script()
+WATCHER_SCRIPT = watcher_script()
 
 
 def kata_step(now: str) -> list[str]:
@@ -107,6 +116,7 @@ def write_scripts(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "run.sh").write_text(RUN_SCRIPT)
     (folder / "admin.sh").write_text(ADMIN_SCRIPT)
+    (folder / "watcher.sh").write_text(WATCHER_SCRIPT)
 
 
 if __name__ == "__main__":

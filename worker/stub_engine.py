@@ -38,6 +38,9 @@ class StubEngine:
     started: list[ContainerSpec] = field(default_factory=list)  # containers that run on
     execs: list[tuple[str, ContainerSpec]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    # What a live container's watcher answers a verdict with, after its nonce.
+    verdict: str = "clean 0"
+    asked: list[tuple[str, bytes]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def add_container(
@@ -100,6 +103,12 @@ class StubEngine:
             raise ContainerGone(f"container {container_id} is gone")
         self.execs.append((container_id, spec))
         return self._behaving(spec, stdin, reported)
+
+    def ask(self, container_id: str, line: bytes, answer: bytes, timeout_s: float) -> bytes:
+        if container_id not in self.containers_:
+            raise ContainerGone(f"container {container_id} is gone")
+        self.asked.append((container_id, line))
+        return answer + b" " + self.verdict.encode() if self.verdict else b""
 
     def _behaving(
         self, spec: ContainerSpec, stdin: bytes, reported: Callable[[bytes], bool] | None

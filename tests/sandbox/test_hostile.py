@@ -40,6 +40,23 @@ def test_quiet_infinite_loop_times_out_and_leaves_no_container(
     assert_still_works(run_sh)
 
 
+# Kills every `sleep` it can see: the run script's timer among them.
+KILL_THE_TIMER = """
+for p in /proc/[0-9]*; do
+  { read -r stat < "$p/stat"; } 2>/dev/null || continue
+  case $stat in *"(sleep)"*) kill -9 "${p#/proc/}" ;; esac
+done
+"""
+
+
+def test_a_timer_that_died_early_is_no_time_out(run_sh: Runner) -> None:
+    # When the timer's sleep dies before its time (killed at the end of a run before its own
+    # subshell, whose pid may come after it, or by the learner), the time did not run out.
+    result = run_sh(KILL_THE_TIMER + "sleep 0.3; echo done", max_seconds=10)
+    assert result["stdout"] == {"content": "done\n", "truncated": False}
+    assert (result["timed_out"], result["status"], result["colour"]) == (False, 0, "green")
+
+
 def test_loud_infinite_loop_keeps_exactly_50_KiB_and_costs_no_memory_or_disk(
     run_sh: Runner, host: Host, kata: str
 ) -> None:

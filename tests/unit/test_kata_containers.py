@@ -7,10 +7,13 @@ import pytest
 import redis
 
 from runner.mailbox import Mailbox
+from runner.models import Job, Run
 from runner.settings import Settings
-from worker.engine import ContainerSpec, Image
+from worker import sandbox
+from worker.engine import ContainerSpec, Image, Outcome
 from worker.host import FENCE_LABEL, ROLE_LABEL, Host
-from worker.kata_containers import IMAGE_LABEL, LIVE_ROLE, KataContainers
+from worker.kata_containers import IMAGE_LABEL, LIVE_ROLE, KataContainers, Verdict
+from worker.protocol import Frames
 from worker.stub_engine import StubEngine
 
 SHELL_ID = "sha256:shell"
@@ -101,3 +104,72 @@ def test_past_the_most_live_katas_the_least_recently_used_is_evicted(
     newest, _ = live.container_for("Kata0004", spec(live, "Kata0004"))
     assert live_ids(engine) == {made["Kata0002"], made["Kata0003"], newest}
     assert "Kata0001" not in live.mailbox.live_katas()
+
+
+@pytest.mark.parametrize(
+    ("answer", "verdict"),
+    [
+        (b"n clean 0", Verdict(True, 0, "")),
+        (b"n dirty 0 tasks:3 pid50:uid40028", Verdict(False, 0, "tasks:3 pid50:uid40028")),
+        (b"n dirty 2 oom:2", Verdict(False, 2, "oom:2")),
+        (b"", Verdict(False, 0, "no verdict: b''")),  # no answer in time: a doubt
+        (b"n clean", Verdict(False, 0, "no verdict: b'n clean'")),
+        (b"n fine 0", Verdict(False, 0, "no verdict: b'n fine 0'")),
+    ],
+)
+def test_a_verdict_is_clean_only_when_the_watcher_says_so_whole(
+    answer: bytes, verdict: Verdict
+) -> None:
+    assert Verdict.parse(answer) == verdict
+
+
+def clean_report() -> Frames:
+    return Frames(status=0, oom_kills=0, left_clean=True)
+
+
+def ran(container_id: str) -> Outcome:
+    return Outcome(None, b"", b"", None, killed=False, elapsed_s=0.1, container_id=container_id)
+
+
+@pytest.mark.parametrize(
+    ("watcher", "report", "kept"),
+    [
+        ("clean 0", clean_report(), True),
+        ("dirty 0 tasks:3", clean_report(), False),  # a forged clean report changes nothing
+        ("", clean_report(), False),  # no answer
+        ("clean 0", Frames(status=0, oom_kills=0, left_clean=False), False),  # the report's doubt
+        ("clean 0", Frames(status=0, oom_kills=0, left_clean=True, timed_out=True), False),
+    ],
+)
+def test_the_watcher_decides_and_the_report_can_only_be_stricter(
+    live: KataContainers, engine: StubEngine, watcher: str, report: Frames, kept: bool
+) -> None:
+    container_id, _ = live.container_for("Kata0001", spec(live, "Kata0001"))
+    engine.verdict = watcher
+    job = Job("Kata0001", Run(image_name="cyber-dojo-local/shell:latest"), "lion")
+    sandbox._keep_or_remove(live, job, ran(container_id), report)
+    assert (container_id in live_ids(engine)) is kept
+    if watcher and report.left_clean and not report.timed_out:
+        assert engine.asked[-1][0] == container_id
+
+
+def test_a_run_into_a_container_another_process_removed_runs_in_a_new_one(
+    live: KataContainers, engine: StubEngine
+) -> None:
+    first, _ = live.container_for("Kata0001", spec(live, "Kata0001"))
+    KataContainers(live.host).remove("Kata0001", "idle")  # another worker process
+    outcome = sandbox._exec(
+        live.host, "Kata0001", spec(live, "Kata0001"), b"", 5.0, live, lambda _: True
+    )
+    assert outcome.container_id in live_ids(engine) and outcome.container_id != first
+    assert [c for c, _ in engine.execs] == [outcome.container_id]
+
+
+def test_a_container_of_another_watcher_is_replaced(
+    live: KataContainers, engine: StubEngine
+) -> None:
+    older = engine.add_container(
+        {**live.host.labels("Kata0001", LIVE_ROLE, fence="3"), IMAGE_LABEL: SHELL_ID}
+    )
+    made, is_new = live.container_for("Kata0001", spec(live, "Kata0001"))
+    assert is_new and made != older and live_ids(engine) == {made}

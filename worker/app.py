@@ -24,7 +24,7 @@ from runner.logs import setup_logging as setup_json_logging
 from runner.queueing import DRAIN, REAP, REAP_ALL, celery_app, send_reap, waker
 from runner.settings import Settings
 from runner.store import connect_redis
-from worker import images, pipeline
+from worker import disk, images, pipeline
 from worker.host import Host
 from worker.kata_containers import KataContainers
 
@@ -132,9 +132,12 @@ def _announce(sender: Any = None, **_: Any) -> None:
 
 def _sweep_every_interval() -> None:
     """Sweeps once an interval, whichever worker's turn it is: with a worker alive, no kata
-    is stranded, whatever else has stopped (beat included). Idle kata containers go then."""
+    is stranded, whatever else has stopped (beat included). Idle kata containers go then,
+    and, less often, disks that a crash left with no volume."""
     mailbox = pipeline.host_mailbox(settings)
     live: KataContainers | None = None
+    host: Host | None = None
+    disks_due = 0.0
     while not _presence_stop.wait(settings.sweep_interval_s):
         try:
             # The mailboxes by one worker of any host (a lost host's katas are the others'
@@ -145,6 +148,10 @@ def _sweep_every_interval() -> None:
             if kata and mailbox.hosts.sweep_due(settings.sweep_interval_s):
                 live = live or KataContainers(Host.connect(settings), mailbox, wake)
                 live.remove_idle(settings.kata_idle_s)
+            if settings.kata_disk_bytes and time.monotonic() >= disks_due:
+                disks_due = time.monotonic() + disk.ORPHANS_EVERY_S
+                host = host or Host.connect(settings)
+                disk.remove_orphans(host, mailbox, wake)
         except Exception as error:  # Redis or the engine away: sweep at the next interval
             log.warning("sweep: %s", error)
 

@@ -10,12 +10,15 @@ else: everything goes through the engine's API, so the engine may be remote.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from importlib import resources
 from typing import TypeVar
 
 from runner.errors import HostDiskFull, KataNotFound, RunnerError, VolumeNotMountable
+from runner.identifiers import KATA_ID
+from runner.mailbox import Mailbox
 from worker.engine import ContainerSpec, Outcome, Volume
 from worker.host import Host
 from worker.limits import disk_limits
@@ -30,6 +33,7 @@ BLOCK_BYTES = 4096
 NO_IMAGE_EXIT = 96
 HOST_FULL_EXIT = 97
 DEADLINE_S = 60.0
+ORPHANS_EVERY_S = 60.0  # how often each worker looks for disks that have no volume
 
 T = TypeVar("T")
 
@@ -94,23 +98,55 @@ def remounting(host: Host, kata_id: str, call: Callable[[], T], *, make_missing:
 
 
 def leftovers(host: Host) -> list[str]:
-    """This runner instance's disk images, links and attached loops, one a line (a check of
-    a test session or a bench, which remove every kata they made)."""
+    """This runner instance's disk images (whole or part made), links and attached loops, one
+    a line (a check of a test session or a bench, which remove every kata they made)."""
     outcome = _helper(host, "", ["list", f"{host.settings.instance}-"])
     return outcome.stdout.decode().splitlines()
 
 
+def kata_ids(host: Host, lines: list[str]) -> list[str]:
+    """The katas whose disks the lines of leftovers name (another instance's whose name
+    starts with this one's and a dash are not: a kata id has no dash)."""
+    named = re.compile(
+        rf"{re.escape(host.settings.instance)}-({KATA_ID.pattern})(?:\.img|\.img\.part|\.new)?"
+    )
+    found = (named.fullmatch(line.rsplit("/", 1)[-1]) for line in lines)
+    return sorted({match[1] for match in found if match})
+
+
 def remove_all(host: Host) -> int:
     """Removes every disk of this runner instance (whose volumes are gone); how many."""
-    prefix = f"{host.settings.instance}-"
-    names = {
-        line.rsplit("/", 1)[-1].removesuffix(".new").removesuffix(".img").removesuffix(".part")
-        for line in leftovers(host)
-    }
-    kata_ids = sorted(n.removeprefix(prefix) for n in names if n.startswith(prefix))
-    for kata_id in kata_ids:
+    found = kata_ids(host, leftovers(host))
+    for kata_id in found:
         remove(host, kata_id)
-    return len(kata_ids)
+    return len(found)
+
+
+def remove_orphans(host: Host, mailbox: Mailbox, wake: Callable[[str], None]) -> list[str]:
+    """Removes this instance's disks that have no volume (a worker or the engine died while
+    it made or removed a kata), each under its kata's lease, as every job of the kata runs:
+    never the disk of a kata being made now. The katas whose disks it removed."""
+    volumes = {v.name for v in host.engine.volumes(prefix=host.volume_name(""))}
+    removed = []
+    for kata_id in kata_ids(host, leftovers(host)):
+        if host.volume_name(kata_id) in volumes:
+            continue
+        lease = mailbox.acquire(kata_id, "disk-sweep")
+        if lease is None:
+            continue  # its job may be making it: a later sweep looks again
+        try:
+            # Again under the lease: its job may have made the volume since the listing.
+            if host.engine.volume(host.volume_name(kata_id)) is None:
+                log.warning("kata %s: its disk has no volume: removing it", kata_id)
+                remove(host, kata_id)
+                removed.append(kata_id)
+        except RunnerError as error:
+            log.warning("kata %s: its disk with no volume was not removed: %s", kata_id, error)
+        finally:
+            # As clean as the lease before: the sweep started no container of the kata.
+            if mailbox.release(lease, clean=lease.after_clean):
+                wake(kata_id)  # a job came meanwhile: its drain found the lease taken
+    return removed
 
 
 def _disk(host: Host, kata_id: str, step: str, *args: str) -> Outcome:

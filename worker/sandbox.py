@@ -59,14 +59,25 @@ def new_kata(
     host: Host, images: Images, job: Job[NewKata], now: datetime | None = None
 ) -> dict[str, str]:
     """Creates the kata's volume, on a disk of its own, if it is missing; lays it out,
-    records the hello time."""
+    records the hello time. A new kata is made whole or not at all."""
     kata_id = check_kata_id(job.kata_id)
     images.colour_rules(job.request.image_name)  # image_not_found before anything is made
     volume = host.volume_name(kata_id)
-    if host.engine.volume(volume) is None:
+    if host.engine.volume(volume) is not None:
+        _admin(host, job, "root", kata_step(_iso(now)), stdin=RUN_SCRIPT.encode())
+        return {}
+    try:
         options = disk.make(host, kata_id)
         host.engine.create_volume(volume, host.labels(kata_id, "kata"), options)
-    _admin(host, job, "root", kata_step(_iso(now)), stdin=RUN_SCRIPT.encode())
+        _admin(host, job, "root", kata_step(_iso(now)), stdin=RUN_SCRIPT.encode())
+    except BaseException:
+        # A volume with no layout would answer every later job kata_not_found for a wrong
+        # reason, and a disk with no volume would hold a loop device and the host's space.
+        try:
+            old_kata(host, images, Job(kata_id, OldKata()))
+        except Exception as error:  # the engine away: the sweep frees the disk later
+            log.warning("kata %s: what was made of it is not removed: %s", kata_id, error)
+        raise
     return {}
 
 

@@ -73,3 +73,11 @@ compose-check: bootstrap
 bench: bootstrap
 	$(PY) -m bench
 	$(PY) -m bench.hosts
+
+# A mixed hostile load with the four faults against a runner of its own, for MINUTES minutes of
+# load (not part of `make test`): prints lost, wrong, out-of-order and leaked counts, and fails
+# when any is not 0.   make soak MINUTES=10
+MINUTES ?= 10
+.PHONY: soak
+soak: bootstrap
+	$(PY) -m bench.soak --minutes $(MINUTES)

@@ -1,0 +1,1 @@
+"""`make soak`: a mixed hostile load with four faults against a runner of its own."""

@@ -95,7 +95,7 @@ class KataContainers:
                 self._known[kata_id] = (container.id, run.image)
                 return container.id, False
             self.remove(kata_id, "image_changed", container.id)
-        self._make_room(kata_id)
+        self._note(kata_id, "room for its live container", self._make_room, kata_id)
         spec = ContainerSpec(
             image=run.image,
             command=WATCHER,
@@ -117,14 +117,18 @@ class KataContainers:
         return container_id, True
 
     def used(self, kata_id: str) -> None:
-        """Records a run of the kata: its container is not idle. Bookkeeping only: a Redis
-        that does not answer does not fail the run (the job's end waits for Redis anyway)."""
-        if self.mailbox is None:
-            return
+        """Records a run of the kata: its container is not idle."""
+        if self.mailbox is not None:
+            self._note(kata_id, "its use", self.mailbox.used_live, kata_id, time.time())
+
+    def _note(self, kata_id: str, what: str, call: Callable[..., object], *args: object) -> None:
+        """Bookkeeping in Redis, which a run does not wait for: a Redis that does not answer
+        fails no run (the job's end waits for Redis anyway), and the idle sweep or the next
+        removal puts live_katas right."""
         try:
-            self.mailbox.used_live(kata_id, time.time())
+            call(*args)
         except Exception as error:
-            log.warning("kata %s: its live container's use is not recorded: %s", kata_id, error)
+            log.warning("kata %s: %s is not recorded: %s", kata_id, what, error)
 
     def verdict(self, container_id: str) -> Verdict:
         """Asks the container's watcher whether it may serve again; ContainerGone when the
@@ -149,7 +153,7 @@ class KataContainers:
         """The kata went, and its containers with it."""
         self._known.pop(kata_id, None)
         if self.mailbox is not None:
-            self.mailbox.forget_live(kata_id)
+            self._note(kata_id, "the end of its live container", self.mailbox.forget_live, kata_id)
 
     def is_live(self, kata_id: str, idle_s: float, now: float | None = None) -> bool:
         """True while the kata's live container is in use: run in within idle_s."""
@@ -165,7 +169,7 @@ class KataContainers:
             metrics.KATA_CONTAINERS_REMOVED.labels(reason).inc()
         self._known.pop(kata_id, None)
         if self.mailbox is not None and not container_id:
-            self.mailbox.forget_live(kata_id)
+            self._note(kata_id, "the end of its live container", self.mailbox.forget_live, kata_id)
 
     def remove_idle(self, idle_s: float, now: float | None = None) -> int:
         """Removes the live containers of katas with no run for idle_s; how many."""

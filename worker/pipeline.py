@@ -216,7 +216,7 @@ def _execute(
         job = _job(ctx, lease, job_id, got)
         if got.kind in RUNS:
             # The run time goes into the volume at most once an interval for the service.
-            due = ctx.mailbox.run_at_due(lease.kata_id, ctx.settings.run_at_every_s)
+            due = _run_at_due(ctx, lease.kata_id)
             result: Any = RUNS[got.kind](ctx.host, ctx.images, job, live=ctx.live, write_run_at=due)
         else:
             result = OPERATIONS[got.kind](ctx.host, ctx.images, job)
@@ -241,6 +241,16 @@ def _execute(
     else:
         log.debug("job %s %s done", job_id, got.kind)
     return "done", result, None
+
+
+def _run_at_due(ctx: Context, kata_id: str) -> bool:
+    """Whether the run writes its time into the volume; yes when Redis does not answer (a
+    run does not wait for Redis: its end does)."""
+    try:
+        return ctx.mailbox.run_at_due(kata_id, ctx.settings.run_at_every_s)
+    except Exception as error:
+        log.warning("kata %s: writing its run time, as Redis does not say: %s", kata_id, error)
+        return True
 
 
 def _job(ctx: Context, lease: Lease, job_id: str, got: JobInput) -> Job[Any]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from harness.services import free_port
 from runner.mailbox import Mailbox
 from runner.models import Job, Run
 from runner.settings import Settings
@@ -173,3 +176,16 @@ def test_a_container_of_another_watcher_is_replaced(
     )
     made, is_new = live.container_for("Kata0001", spec(live, "Kata0001"))
     assert is_new and made != older and live_ids(engine) == {made}
+
+
+def test_a_redis_that_does_not_answer_fails_no_run(engine: StubEngine) -> None:
+    # Bookkeeping only: the job's end waits for Redis, the run does not.
+    away = redis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))  # refused at once
+    live = KataContainers(
+        Host(Settings(instance="stub"), engine), Mailbox(away, lease_ttl_s=30, job_ttl_s=60)
+    )
+    made, _ = live.container_for("Kata0001", spec(live, "Kata0001"))  # no room made: no count
+    live.used("Kata0001")
+    live.remove("Kata0001", "abnormal_run")
+    live.dropped("Kata0001")
+    assert made not in live_ids(engine)

@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 from types import FrameType
 
-from bench import report
+from bench import queue_wait, report
 from bench.plan import FULL, QUICK
 from bench.run import measure_all
 from bench.stack import Stack, remove_docker_objects
@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         found = measure_all(stack, QUICK if args.quick else FULL, say)
+        load = queue_wait.QUICK_LOAD if args.quick else queue_wait.LOAD
+        found.sections.append(queue_wait.on(stack, load, say))
         finished = True
     except Exception:
         traceback.print_exc()

@@ -23,8 +23,8 @@ from typing import Any
 from bench.session import BenchError
 from runner.identifiers import SANDBOX_GID, avatar_uid
 from runner.settings import Settings
-from worker.host import RUNNER_LABEL
 from worker.engine import DockerEngine
+from worker.host import RUNNER_LABEL
 from worker.kata_containers import WATCHER, Verdict
 from worker.limits import run_limits
 

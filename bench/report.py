@@ -68,6 +68,13 @@ METHOD = """\
   reach, not a design: a real one would have to do what `runc exec` does for every run
   (the avatar's uid and groups, no capabilities, no new privileges, limits, its own
   process group to kill) and must not be a program of the image.
+- Queue wait under saturation (`bench/queue_wait.py`, measured last; `python -m
+  bench.queue_wait` measures it alone and writes its section here): a worker in kata mode at
+  the default concurrency and drain batch; busy katas each keep a number of `sleep 0.2` runs
+  queued (a thread per kata submits the next as the oldest ends), and a new kata comes every
+  few seconds (its PUT, its avatar's PUT and one `true` run, each waited for). A job's queue
+  wait is its record's `submitted_at` to `started_at`; the busy katas' runs counted are those
+  submitted while new katas came.
 - The machine is shared (see the load averages): figures vary from run to run by tens of
   percent; compare ratios, which are measured minutes or seconds apart.
 """
@@ -94,6 +101,9 @@ class Section:
     title: str
     header: Sequence[str]
     rows: Sequence[Sequence[str]]
+
+    def markdown(self) -> str:
+        return f"### {self.title}\n\n{_table(self.header, self.rows)}"
 
 
 @dataclass
@@ -126,10 +136,7 @@ class Report:
 
     def text(self) -> str:
         """The table and the sections, as printed."""
-        parts = [self.table()]
-        for section in self.sections:
-            parts.append(f"### {section.title}\n\n{_table(section.header, section.rows)}")
-        return "\n\n".join(parts) + "\n"
+        return "\n\n".join([self.table(), *(s.markdown() for s in self.sections)]) + "\n"
 
     def markdown(self, history: Sequence[str]) -> str:
         """The whole of RESULTS.md."""

@@ -14,7 +14,7 @@ Keys (all under `runner:`):
                             ended and left no container), for a job's TTL
   kata:{kata}:woken         string, with a TTL: a drain message was sent for the kata and no
                             drain has started since; while it is set, a submission sends no
-                            other
+                            other ("handed back": the kata's continuation waits, queueing.py)
   kata:{kata}:run_at_written  string, with a TTL: the run time went into the kata's volume
                             within the last run_at_every_s; no other worker writes it meanwhile
   katas:active              set: katas with queued or in-flight jobs (the sweep's worklist)

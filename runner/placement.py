@@ -76,6 +76,8 @@ if not host or was_lost then
     redis.call('ZINCRBY', hosts_katas, 1, best)
   end
   host = best
+  -- Any drain message of the kata is on its lost host's queues: its new host gets one.
+  redis.call('DEL', woken)
 end
 redis.call('HSET', job, 'host', host)
 redis.call('RPUSH', queue, job_id)

@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     helper_image: str = "cyber-dojo-local/shell:latest"
     docker_host: str = "unix:///var/run/docker.sock"
     # The host a worker serves: a docker engine (docker_host) and the workers that use it.
-    # Each host's workers consume its own queue (runner.host.<name>); katas are placed on one.
+    # Each host's workers consume its own queues (runner.host.<name>, .reap, .more); katas are
+    # placed on one.
     host_name: str = "local"
     # A host with no live worker for this long is lost: its katas' jobs fail host_lost.
     host_lost_s: float = 60.0

@@ -4,6 +4,7 @@ worker.pipeline and reaper.reaping with this process's context."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -21,7 +22,7 @@ from runner import keys
 from runner.clock import now_iso
 from runner.jobs import presence_ttl_s
 from runner.logs import setup_logging as setup_json_logging
-from runner.queueing import DRAIN, REAP, REAP_ALL, celery_app, send_reap, waker
+from runner.queueing import DRAIN, REAP, REAP_ALL, Waker, celery_app, send_reap
 from runner.settings import Settings
 from runner.store import connect_redis
 from worker import disk, images, pipeline
@@ -47,22 +48,30 @@ def context() -> pipeline.Context:
 
 
 @functools.cache
-def _waker() -> Any:
-    return waker(app, connect_redis(settings.redis_url), settings.host_name)
+def _waker() -> Waker:
+    return Waker(app, connect_redis(settings.redis_url), settings.host_name)
 
 
 def wake(kata_id: str) -> None:
-    """Sends a drain of the kata to its host's queue: a hint to whichever worker is free."""
-    _waker()(kata_id)
+    """Sends a drain of the kata to its host's queues: a hint to whichever worker is free."""
+    _waker().wake(kata_id)
 
 
 @app.task(name=DRAIN, bind=True)
-def drain(task: Any, kata_id: str) -> int:
-    """Runs the kata's queued jobs, in order, if no other worker holds its lease."""
-    ctx = context()
+def drain(task: Any, kata_id: str, handed_back: bool = False) -> int:
+    """Runs up to a batch of the kata's queued jobs, in order, if no other worker holds its
+    lease; hands the kata back if it ran a whole batch and has more."""
+    if not handed_back and _waker().is_handed_back(kata_id):
+        return 0  # a wake-up sent before its hand-back: the continuation drains it
     # The lease names this worker, so that /workers can count the jobs each one runs.
-    ctx.holder = f"{task.request.hostname or socket.gethostname()}:{os.getpid()}"
-    return pipeline.drain(ctx, kata_id)
+    holder = f"{task.request.hostname or socket.gethostname()}:{os.getpid()}"
+    more: list[str] = []  # the drain's wake-up as it let go: jobs are still queued
+    ran = pipeline.drain(dataclasses.replace(context(), holder=holder, wake=more.append), kata_id)
+    if more and ran >= settings.drain_batch:
+        _waker().hand_back(kata_id)  # behind every kata still to start
+    elif more:
+        wake(kata_id)  # its queue ran dry, then a job came: it starts again, as any kata
+    return ran
 
 
 @app.task(name=REAP)

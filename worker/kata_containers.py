@@ -1,11 +1,11 @@
 """One live container per kata: made at the kata's first run that needs it, each run an exec
-into it as the avatar's uid, reused only after a run that provably left it clean.
+into it as the avatar's uid, reused only while it is provably clean after each run.
 
 Runs of a kata never overlap (they are serialized by the kata's lease), so one container can
 serve them all, one at a time. The rule that keeps each run as isolated as a fresh container:
-after a run that did not report itself clean (timed out, killed for memory, hit a limit,
-killed its script, left a process or a file outside its sandbox, still running at the
-deadline), the container is removed and the next run gets a new one.
+after a run that left anything behind outside its sandbox (a process, a file, an IPC object),
+was killed for memory, timed out or was still running at the deadline, the container is
+removed and the next run gets a new one.
 
 Whether a container may serve again is decided by its watcher (worker/watcher.sh), the
 container's own root process, never by the run's report: the run script runs as the

@@ -159,7 +159,7 @@ def run(
     """Deletes, writes, then runs cyber-dojo.sh in the avatar's sandbox; judges the colour.
 
     With `live`, the run is an exec into the kata's live container, which is kept only when
-    the run reported itself clean; else the run has a fresh container of its own.
+    its watcher finds it clean after the run; else the run has a fresh container of its own.
     The volume is not looked up first: a missing volume, which the engine makes empty,
     fails the launcher (or the run-time write) and is then removed again. `rules` gives the
     colour rules (or the reason there are none) of the image id it ran, instead of the

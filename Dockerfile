@@ -8,6 +8,7 @@ FROM ${BASE_IMAGE}
 WORKDIR /app
 COPY requirements.txt ./
 RUN python3 -m pip install --no-cache-dir -r requirements.txt
+COPY traffic_lights ./traffic_lights
 COPY runner ./runner
 COPY api ./api
 COPY worker ./worker

@@ -106,10 +106,6 @@ class VolumeInUse(RunnerError):
     """A volume could not be removed: a container still mounts it."""
 
 
-class BadRules(RunnerError):
-    """Colour rules that cannot be used."""
-
-
 class VolumeNotMountable(RunnerError):
     """The engine could not mount a kata's volume: its disk is not attached (after a reboot)."""
 

@@ -15,13 +15,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner.errors import BadRules, ImageNotAllowed
+from runner.errors import ImageNotAllowed
 from runner.logs import setup_logging
 from runner.settings import Settings, normalise_image_name
-from worker.colour import COLOUR_RULES_LABEL, ColourRules, parse_rules
+from traffic_lights.errors import BadRules
+from traffic_lights.lambdas import LAMBDA_KEY_PREFIX, lambda_key, rules_for_lambda
+from traffic_lights.rules import COLOUR_RULES_LABEL, ColourRules, parse_rules
 from worker.engine import Engine, Image
 from worker.host import ROLE_LABEL, Host
-from worker.lambdas import LAMBDA_KEY_PREFIX, lambda_key, rules_for_lambda
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import json
 import logging
 from typing import TypedDict
 
-from worker.colour import ColourRules
+from traffic_lights.rules import ColourRules
 from worker.output import Capped, cap_text, is_text
 from worker.protocol import Frames
 

@@ -27,9 +27,9 @@ from runner.errors import (
 )
 from runner.identifiers import SANDBOX_GID, avatar_uid, check_kata_id
 from runner.models import Job, NewAvatar, NewKata, OldAvatar, OldKata, PullImage, Run
+from traffic_lights.rules import ColourRules
 from worker import disk
 from worker import images as image_ops
-from worker.colour import ColourRules
 from worker.engine import ContainerSpec, Outcome
 from worker.host import Host
 from worker.images import Images

@@ -21,7 +21,7 @@ from runner.identifiers import cyber_dojo_sandbox
 from tests.conftest import PYTHON, SHELL, sdk
 from tests.pipeline.test_operating import push_version
 from tests.stack import Stack
-from worker.colour import COLOUR_RULES_LABEL
+from traffic_lights.rules import COLOUR_RULES_LABEL
 from worker.host import Host
 
 TEST = "from hiker import answer\n\ndef test_answer():\n    assert answer() == 42\n"

@@ -18,8 +18,8 @@ from runner.errors import AvatarNotFound, DockerUnavailable, ImageNotFound, Kata
 from runner.settings import Settings
 from tests.conftest import PYTHON, SHELL, new_kata_id, sdk
 from tests.sandbox.conftest import Ops, Runner, kata_containers, run_containers
+from traffic_lights.rules import COLOUR_RULES_LABEL
 from worker import scripts
-from worker.colour import COLOUR_RULES_LABEL
 from worker.host import KATA_LABEL, RUNNER_LABEL, Host
 from worker.protocol import run_request
 

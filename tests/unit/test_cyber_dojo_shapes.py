@@ -7,7 +7,7 @@ import pytest
 
 from api.cyber_dojo import converted
 from runner.identifiers import AVATARS, KATA_ID, cyber_dojo_sandbox
-from worker.colour import COLOUR_RULES_LABEL
+from traffic_lights.rules import COLOUR_RULES_LABEL
 from worker.engine import Image
 from worker.images import RAG_LAMBDA_FILE, Images
 from worker.stub_engine import StubEngine

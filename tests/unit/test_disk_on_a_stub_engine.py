@@ -13,8 +13,8 @@ from runner.errors import HostDiskFull, RunnerError, VolumeNotMountable
 from runner.mailbox import Mailbox
 from runner.models import Job, NewKata, OldKata
 from runner.settings import MiB, Settings
+from traffic_lights.rules import COLOUR_RULES_LABEL
 from worker import disk, sandbox
-from worker.colour import COLOUR_RULES_LABEL
 from worker.engine import ContainerSpec, Image, Outcome
 from worker.host import Host
 from worker.images import Images

@@ -20,7 +20,7 @@ from runner.jobs import Jobs
 from runner.mailbox import Lease, Mailbox
 from runner.models import NewAvatar, NewKata, OldKata, Run
 from runner.settings import Settings
-from worker.colour import COLOUR_RULES_LABEL
+from traffic_lights.rules import COLOUR_RULES_LABEL
 from worker.engine import ContainerSpec, Image, Outcome
 from worker.host import FENCE_LABEL, JOB_LABEL, Host
 from worker.images import Images

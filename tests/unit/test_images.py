@@ -6,7 +6,7 @@ import pytest
 
 import worker.images
 from runner.errors import ImageNotFound
-from worker.colour import COLOUR_RULES_LABEL
+from traffic_lights.rules import COLOUR_RULES_LABEL
 from worker.engine import Image
 from worker.images import Images
 from worker.stub_engine import StubEngine

@@ -1,5 +1,7 @@
 """The allowed import directions between the packages, read from the source.
 
+- traffic_lights/ is pure: the colour rules and the lambda translator import only the
+  standard library;
 - runner/ is what every side shares: it imports neither api/ nor worker/ (nor reaper/,
   client/, bench/);
 - client/ is for the web server: it imports only requests and the standard library;
@@ -17,7 +19,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("runner", "worker", "api", "reaper", "client", "bench", "harness", "tests")
+PACKAGES = (
+    "traffic_lights",
+    "runner",
+    "worker",
+    "api",
+    "reaper",
+    "client",
+    "bench",
+    "harness",
+    "tests",
+)
 OURS = frozenset(PACKAGES)
 STANDARD = frozenset(sys.stdlib_module_names) | {"__future__"}
 
@@ -50,6 +62,7 @@ def breaking(package: str, allowed: frozenset[str] | None, forbidden: frozenset[
 @pytest.mark.parametrize(
     ("package", "allowed", "forbidden"),
     [
+        ("traffic_lights", STANDARD | {"traffic_lights"}, frozenset()),
         ("runner", None, frozenset({"api", "worker", "reaper", "client", "bench", "docker"})),
         ("client", STANDARD | {"client", "requests"}, frozenset()),
         ("api", None, frozenset({"worker", "reaper", "docker"})),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from worker.colour import parse_rules
+from traffic_lights.rules import parse_rules
 from worker.protocol import Frames
 from worker.results import run_result
 

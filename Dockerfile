@@ -11,6 +11,7 @@ RUN python3 -m pip install --no-cache-dir -r requirements.txt
 COPY traffic_lights ./traffic_lights
 COPY runner ./runner
 COPY api ./api
+COPY sandbox ./sandbox
 COPY worker ./worker
 COPY reaper ./reaper
 # The commit cyber-dojo's GET /sha answers (the image has no .git): --build-arg COMMIT_SHA=...

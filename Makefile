@@ -52,7 +52,7 @@ lint: bootstrap
 	$(PY) -m mypy
 	@# The runner's scripts as they run (the preamble of exit codes and paths, then the file),
 	@# so their line numbers are 3 more than the file's.
-	$(PY) -m worker.scripts .run/shellcheck
+	$(PY) -m sandbox.scripts .run/shellcheck
 	shellcheck --shell=sh .run/shellcheck/run.sh .run/shellcheck/admin.sh .run/shellcheck/watcher.sh
 	shellcheck scripts/*.sh images/build.sh
 

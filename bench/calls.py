@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 from runner.jobs import Jobs
 from runner.models import Run
 from runner.settings import Settings
-from worker import engine, pipeline
-from worker.engine import DockerEngine
+from sandbox import engine
+from sandbox.engine import DockerEngine
+from worker import pipeline
 
 # Not a request: the worker reading a run's output stream (attach or exec) until it ends,
 # between the call that opened it and the next; the run itself happens meanwhile.

@@ -25,9 +25,10 @@ from runner.logs import setup_logging as setup_json_logging
 from runner.queueing import DRAIN, REAP, REAP_ALL, Waker, celery_app, send_reap
 from runner.settings import Settings
 from runner.store import connect_redis
-from worker import disk, images, pipeline
-from worker.host import Host
-from worker.kata_containers import KataContainers
+from sandbox import disk, images
+from sandbox.host import Host
+from sandbox.kata_containers import KataContainers
+from worker import pipeline
 
 log = logging.getLogger(__name__)
 

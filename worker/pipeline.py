@@ -23,10 +23,10 @@ from runner.mailbox import JobInput, Lease, Mailbox
 from runner.models import REQUESTS, Job
 from runner.settings import Settings
 from runner.store import connect_redis, redis_errors
-from worker import cyber_dojo, sandbox
-from worker.host import FENCE_LABEL, Host
-from worker.images import Images
-from worker.kata_containers import KataContainers
+from sandbox import cyber_dojo_run, operations
+from sandbox.host import FENCE_LABEL, Host
+from sandbox.images import Images
+from sandbox.kata_containers import KataContainers
 
 log = logging.getLogger(__name__)
 
@@ -265,14 +265,14 @@ def _job(ctx: Context, lease: Lease, job_id: str, got: JobInput) -> Job[Any]:
 
 
 # The job kinds that run cyber-dojo.sh.
-RUNS: dict[str, Callable[..., Any]] = {"run": sandbox.run, "cyber_dojo_run": cyber_dojo.run}
+RUNS: dict[str, Callable[..., Any]] = {"run": operations.run, "cyber_dojo_run": cyber_dojo_run.run}
 
 OPERATIONS: dict[str, Callable[[Host, Images, Job[Any]], Any]] = {
-    "pull_image": sandbox.pull_image,
-    "new_kata": sandbox.new_kata,
-    "old_kata": sandbox.old_kata,
-    "new_avatar": sandbox.new_avatar,
-    "old_avatar": sandbox.old_avatar,
+    "pull_image": operations.pull_image,
+    "new_kata": operations.new_kata,
+    "old_kata": operations.old_kata,
+    "new_avatar": operations.new_avatar,
+    "old_avatar": operations.old_avatar,
 }
 
 

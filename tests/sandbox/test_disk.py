@@ -9,11 +9,11 @@ import pytest
 
 from runner.errors import KataDiskFull
 from runner.settings import Settings
+from sandbox import disk
+from sandbox.host import Host
+from sandbox.images import Images
 from tests.conftest import SHELL, new_kata_id
 from tests.sandbox.conftest import Ops, Runner, detach_as_a_reboot_does
-from worker import disk
-from worker.host import Host
-from worker.images import Images
 
 MiB = 1024 * 1024
 BOUND = 32 * MiB

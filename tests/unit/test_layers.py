@@ -2,11 +2,11 @@
 
 - traffic_lights/ is pure: the colour rules and the lambda translator import only the
   standard library;
-- runner/ is what every side shares: it imports neither api/ nor worker/ (nor reaper/,
-  client/, bench/);
+- runner/ is what every side shares: it imports neither api/ nor worker/ nor sandbox/ (nor
+  reaper/, client/, bench/);
 - client/ is for the web server: it imports only requests and the standard library;
-- api/ never talks to Docker: it imports no worker/, no reaper/ and no docker;
-- only worker/engine.py imports docker: every other Docker call goes through it.
+- api/ never talks to Docker: it imports no worker/, no sandbox/, no reaper/ and no docker;
+- only sandbox/engine.py imports docker: every other Docker call goes through it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = (
     "traffic_lights",
+    "sandbox",
     "runner",
     "worker",
     "api",
@@ -63,9 +64,14 @@ def breaking(package: str, allowed: frozenset[str] | None, forbidden: frozenset[
     ("package", "allowed", "forbidden"),
     [
         ("traffic_lights", STANDARD | {"traffic_lights"}, frozenset()),
-        ("runner", None, frozenset({"api", "worker", "reaper", "client", "bench", "docker"})),
+        ("sandbox", None, frozenset({"redis", "celery", "worker", "api", "reaper", "client"})),
+        (
+            "runner",
+            None,
+            frozenset({"api", "worker", "sandbox", "reaper", "client", "bench", "docker"}),
+        ),
         ("client", STANDARD | {"client", "requests"}, frozenset()),
-        ("api", None, frozenset({"worker", "reaper", "docker"})),
+        ("api", None, frozenset({"worker", "sandbox", "reaper", "docker"})),
     ],
 )
 def test_a_package_imports_only_what_its_layer_allows(
@@ -75,7 +81,7 @@ def test_a_package_imports_only_what_its_layer_allows(
 
 
 def test_only_the_engine_module_imports_docker() -> None:
-    engine = ROOT / "worker" / "engine.py"
+    engine = ROOT / "sandbox" / "engine.py"
     found = [
         str(path.relative_to(ROOT))
         for package in PACKAGES
@@ -96,7 +102,18 @@ def test_the_api_loads_no_docker_module_when_it_runs() -> None:
     assert loaded == "[]"
 
 
+def test_the_sandbox_loads_no_redis_module_when_it_runs() -> None:
+    probe = (
+        "import sys, sandbox.operations, sandbox.cyber_dojo_run, sandbox.disk; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('redis', 'celery')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"
+
+
 def test_the_checks_see_a_breaking_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("import docker\nfrom worker.engine import Engine\nfrom . import sibling\n")
-    assert imported(bad) == {"docker", "worker"}
+    bad.write_text("import docker\nfrom sandbox.engine import Engine\nfrom . import sibling\n")
+    assert imported(bad) == {"docker", "sandbox"}

@@ -8,14 +8,14 @@ from importlib import resources
 
 import pytest
 
-from worker import scripts
-from worker.scripts import Exit
+from sandbox import scripts
+from sandbox.scripts import Exit
 
 SOURCES = ("run.sh", "admin.sh")
 
 
 def source(name: str) -> str:
-    return resources.files("worker").joinpath(name).read_text()
+    return resources.files("sandbox").joinpath(name).read_text()
 
 
 @pytest.mark.parametrize("name", SOURCES)

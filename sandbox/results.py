@@ -6,9 +6,9 @@ import json
 import logging
 from typing import TypedDict
 
+from sandbox.output import Capped, cap_text, is_text
+from sandbox.report import Frames
 from traffic_lights.rules import ColourRules
-from worker.output import Capped, cap_text, is_text
-from worker.protocol import Frames
 
 log = logging.getLogger(__name__)
 

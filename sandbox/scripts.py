@@ -1,5 +1,5 @@
-"""The shell scripts the worker runs in containers (worker/run.sh, worker/admin.sh,
-worker/watcher.sh), and the exit codes they share with it.
+"""The shell scripts the worker runs in containers (sandbox/run.sh, sandbox/admin.sh,
+sandbox/watcher.sh), and the exit codes they share with it.
 
 Each script runs as a preamble rendered here, then the file's text: the preamble assigns every
 exit code of one table, and the paths the script works on, so that a test can point them at a
@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from runner.identifiers import SANDBOX_GID
-from worker.limits import BOOKKEEPING
+from sandbox.limits import BOOKKEEPING
 
 
 @unique
@@ -81,7 +81,7 @@ def admin_script(sandboxes: str = "/sandboxes", staging: str = "/tmp/in") -> str
 
 
 def _text(name: str) -> str:
-    return resources.files("worker").joinpath(name).read_text()
+    return resources.files("sandbox").joinpath(name).read_text()
 
 
 RUN_SCRIPT = run_script()

@@ -32,7 +32,7 @@ METHOD = """\
   floor of its own rounds (the raw column shows kata's / fresh's). The pytest rounds put
   the same `hiker.py` into the sandbox by archive and run the same `pytest -q` raw.
 - Docker API calls are counted in the bench's process: the docker client's `api.send` is
-  wrapped, and `worker.pipeline.drain` runs one queued run job (what a worker does for a
+  wrapped, and `worker.drain.drain` runs one queued run job (what a worker does for a
   drain of one job: the lease, `sandbox.operations.run`, the job's end; the listing of older
   fences' containers only follows a lease that was not released clean), in the mode's
   settings. The worker processes are not changed. The run runs while the worker reads its

@@ -11,6 +11,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
+from reaper.context import Context
 from reaper.expiry import decide
 from reaper.index import KataIndex, rebuild, runner_volumes
 from runner import metrics
@@ -18,7 +19,6 @@ from runner.models import Job, OldKata
 from sandbox import disk, operations
 from sandbox.host import JOB_LABEL, KATA_LABEL, ROLE_LABEL
 from sandbox.kata_containers import LIVE_ROLE
-from worker.pipeline import Context
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,8 @@ import redis
 from runner import keys
 from runner.clock import epoch
 from runner.hostbook import CHILD_ENDED, HostBook
+from runner.settings import Settings
+from runner.store import connect_redis
 
 _RENEW = """
 -- renew(lease; token, ttl_ms) -> 1 when renewed, 0 when the lease is no longer the token's
@@ -365,3 +367,14 @@ class Mailbox:
         pipe.llen(keys.queue(kata_id))
         held, queued = pipe.execute()
         return not held and queued > 0
+
+
+def host_mailbox(settings: Settings) -> Mailbox:
+    """The mailbox on the settings' Redis, as a worker of the settings' host uses it."""
+    return Mailbox(
+        connect_redis(settings.redis_url),
+        lease_ttl_s=settings.lease_ttl_s,
+        job_ttl_s=settings.job_ttl_s,
+        host_name=settings.host_name,
+        host_lost_s=settings.host_lost_s,
+    )

@@ -84,6 +84,14 @@ class KataContainers:
     wake: Callable[[str], None] = lambda kata_id: None
     _known: dict[str, tuple[str, str]] = field(default_factory=dict)  # kata: (id, image id)
 
+    @classmethod
+    def of(
+        cls, host: Host, book: LiveBook[Any], wake: Callable[[str], None]
+    ) -> KataContainers | None:
+        """The host's live kata containers when its settings run katas in them; None when
+        every run gets a fresh container."""
+        return cls(host, book, wake) if host.settings.run_container == "kata" else None
+
     def container_for(self, kata_id: str, run: ContainerSpec) -> tuple[str, bool]:
         """The id of the kata's live container for run's image, made if needed, and
         whether it was made now. Only the holder of the kata's lease calls it."""

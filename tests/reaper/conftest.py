@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
+from reaper.context import Context
 from reaper.index import KataIndex, runner_volumes
 from runner.mailbox import Mailbox
 from runner.settings import Settings
@@ -16,7 +17,6 @@ from sandbox.host import Host
 from sandbox.images import Images
 from tests.api.conftest import Woken
 from tests.sandbox.conftest import Ops
-from worker.pipeline import Context
 
 
 @pytest.fixture

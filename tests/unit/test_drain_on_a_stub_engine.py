@@ -25,7 +25,7 @@ from sandbox.host import FENCE_LABEL, JOB_LABEL, Host
 from sandbox.images import Images
 from sandbox.stub_engine import StubEngine
 from traffic_lights.rules import COLOUR_RULES_LABEL
-from worker.pipeline import Context, drain, remove_older_fences
+from worker.drain import Context, drain, remove_older_fences
 
 KATA = "Kata0007"
 SHELL = "cyber-dojo-local/shell:latest"

@@ -6,6 +6,7 @@
   reaper/, client/, bench/);
 - client/ is for the web server: it imports only requests and the standard library;
 - api/ never talks to Docker: it imports no worker/, no sandbox/, no reaper/ and no docker;
+- reaper/ may use runner/ and sandbox/, never worker/ (worker/ schedules and runs it);
 - only sandbox/engine.py imports docker: every other Docker call goes through it.
 """
 
@@ -72,6 +73,7 @@ def breaking(package: str, allowed: frozenset[str] | None, forbidden: frozenset[
         ),
         ("client", STANDARD | {"client", "requests"}, frozenset()),
         ("api", None, frozenset({"worker", "sandbox", "reaper", "docker"})),
+        ("reaper", None, frozenset({"worker", "api", "client", "bench"})),
     ],
 )
 def test_a_package_imports_only_what_its_layer_allows(

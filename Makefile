@@ -53,7 +53,8 @@ lint: bootstrap
 	@# The runner's scripts as they run (the preamble of exit codes and paths, then the file),
 	@# so their line numbers are 3 more than the file's.
 	$(PY) -m sandbox.scripts .run/shellcheck
-	shellcheck --shell=sh .run/shellcheck/run.sh .run/shellcheck/admin.sh .run/shellcheck/watcher.sh
+	shellcheck --shell=sh .run/shellcheck/run.sh .run/shellcheck/admin.sh .run/shellcheck/watcher.sh \
+	  .run/shellcheck/disk.sh
 	shellcheck scripts/*.sh images/build.sh
 
 images:

@@ -13,7 +13,6 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
-from importlib import resources
 from typing import TypeVar
 
 from runner.errors import HostDiskFull, KataNotFound, RunnerError, VolumeNotMountable
@@ -22,10 +21,10 @@ from sandbox.bookkeeping import Leases, LeaseT
 from sandbox.engine import ContainerSpec, Outcome, Volume
 from sandbox.host import Host
 from sandbox.limits import disk_limits
+from sandbox.scripts import DISK_SCRIPT
 
 log = logging.getLogger(__name__)
 
-DISK_SCRIPT = resources.files("sandbox").joinpath("disk.sh").read_text()
 LINKS = "/dev/cyber-dojo-runner"  # the links to the loop devices, one per kata's disk
 FILESYSTEM = "ext2"  # the helper image's (busybox) mke2fs makes no other
 MOUNT_OPTIONS = "nosuid,nodev,discard"  # discard: a deleted file's space goes back to the host

@@ -1,5 +1,5 @@
 """The shell scripts the worker runs in containers (sandbox/run.sh, sandbox/admin.sh,
-sandbox/watcher.sh), and the exit codes they share with it.
+sandbox/watcher.sh, sandbox/disk.sh), and the exit codes they share with it.
 
 Each script runs as a preamble rendered here, then the file's text: the preamble assigns every
 exit code of one table, and the paths the script works on, so that a test can point them at a
@@ -97,6 +97,8 @@ RUN_SCRIPT_PATH = f"/sandboxes/.runner/{RUN_SCRIPT_FILE}"
 LAUNCHER = f'[ -r "$1" ] || exit {Exit.NO_SCRIPT.value}; f=$1; shift; . "$f"'
 ADMIN_SCRIPT = admin_script()
 WATCHER_SCRIPT = watcher_script()
+# disk.sh takes its paths as arguments: a kata's disk is made by a helper container of its own.
+DISK_SCRIPT = _text("disk.sh")
 
 
 def kata_step(now: str) -> list[str]:
@@ -117,6 +119,7 @@ def write_scripts(folder: Path) -> None:
     (folder / "run.sh").write_text(RUN_SCRIPT)
     (folder / "admin.sh").write_text(ADMIN_SCRIPT)
     (folder / "watcher.sh").write_text(WATCHER_SCRIPT)
+    (folder / "disk.sh").write_text(DISK_SCRIPT)
 
 
 if __name__ == "__main__":

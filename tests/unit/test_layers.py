@@ -7,12 +7,14 @@
 - client/ is for the web server: it imports only requests and the standard library;
 - api/ never talks to Docker: it imports no worker/, no sandbox/, no reaper/ and no docker;
 - reaper/ may use runner/ and sandbox/, never worker/ (worker/ schedules and runs it);
-- only sandbox/engine.py imports docker: every other Docker call goes through it.
+- only sandbox/engine.py imports docker: every other Docker call goes through it;
+- no module imports itself round a circle, not even inside a function.
 """
 
 from __future__ import annotations
 
 import ast
+import graphlib
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +51,28 @@ def imported(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
     return names
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Each of our modules (the tests' aside), and which of our modules it imports."""
+    modules = {module_name(path): path for package in PACKAGES[:-1] for path in sources(package)}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names if alias.name in modules}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                for alias in node.names:  # `from sandbox import disk` imports sandbox.disk
+                    inner = f"{node.module}.{alias.name}"
+                    found.add(inner if inner in modules else node.module)
+        graph[name] = {other for other in found if other in modules and other != name}
+    return graph
 
 
 def breaking(package: str, allowed: frozenset[str] | None, forbidden: frozenset[str]) -> list[str]:
@@ -113,6 +137,25 @@ def test_the_sandbox_loads_no_redis_module_when_it_runs() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == "[]"
+
+
+def test_no_module_imports_itself_round_a_circle() -> None:
+    graph = module_imports()
+    assert {"worker.app", "reaper.reaping", "traffic_lights.rules"} <= set(graph)
+    graphlib.TopologicalSorter(graph).prepare()  # raises CycleError naming the circle
+
+
+def test_no_package_imports_itself_round_a_circle() -> None:
+    packages: dict[str, set[str]] = {}
+    for name, others in module_imports().items():
+        top = name.split(".")[0]
+        packages.setdefault(top, set()).update(o.split(".")[0] for o in others)
+    graphlib.TopologicalSorter({p: o - {p} for p, o in packages.items()}).prepare()
+
+
+def test_the_cycle_check_sees_a_circle() -> None:
+    with pytest.raises(graphlib.CycleError):
+        graphlib.TopologicalSorter({"worker.app": {"reaper"}, "reaper": {"worker.app"}}).prepare()
 
 
 def test_the_checks_see_a_breaking_import(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from fnmatch import fnmatch
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +63,13 @@ def test_the_preamble_quotes_its_values() -> None:
 def test_the_install_steps_name_this_run_script() -> None:
     assert scripts.kata_step("NOW") == ["kata", "NOW", scripts.RUN_SCRIPT_FILE]
     assert scripts.install_step() == ["script", scripts.RUN_SCRIPT_FILE]
+
+
+def test_make_lint_runs_shellcheck_on_every_shell_script() -> None:
+    root = Path(__file__).resolve().parents[2]
+    lint = (root / "Makefile").read_text().split("\nlint:")[1].split("\n\n")[0]
+    checked = re.findall(r"\S+\.sh", lint)
+    for path in sorted(root.glob("*/*.sh")):
+        written = f".run/shellcheck/{path.name}" if path.parent.name == "sandbox" else None
+        mine = str(path.relative_to(root))
+        assert written in checked or any(fnmatch(mine, pattern) for pattern in checked), mine

@@ -270,12 +270,13 @@ class Mailbox:
         turn it is to sweep."""
         return bool(self.redis.set(keys.SWEEP_DUE, "1", nx=True, px=max(1, int(every_s * 1000))))
 
-    def has_work(self, kata_id: str) -> bool:
-        """True when the kata has jobs queued or in flight (orphans to fail), or when its
-        last lease was not released clean (a lost holder's containers may be left).
+    def clear_woken_and_has_work(self, kata_id: str) -> bool:
+        """Clears the kata's woken mark, then says whether it has jobs queued or in flight
+        (orphans to fail), or its last lease was not released clean (a lost holder's containers
+        may be left).
 
-        A drain calls it first: it also clears the kata's woken mark, before it looks at the
-        queue, so that a job submitted after the look sends a drain message of its own."""
+        A drain calls it first: the mark goes before the look at the queue, so that a job
+        submitted after the look sends a drain message of its own."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(keys.woken(kata_id))
         pipe.llen(keys.queue(kata_id))

@@ -72,7 +72,7 @@ def drain(ctx: Context, kata_id: str) -> int:
         # A stale message (this host was lost, and the kata placed anew): not this host's.
         log.info("kata %s is placed on host %s: not drained here", kata_id, placed)
         return 0
-    if not ctx.mailbox.has_work(kata_id):
+    if not ctx.mailbox.clear_woken_and_has_work(kata_id):
         return 0  # a wake-up after an earlier drain took the jobs
     lease = ctx.mailbox.acquire(kata_id, ctx.holder)
     if lease is None:

@@ -21,7 +21,7 @@ from sandbox.bookkeeping import Leases, LeaseT
 from sandbox.engine import ContainerSpec, Outcome, Volume
 from sandbox.host import Host
 from sandbox.limits import disk_limits
-from sandbox.scripts import DISK_SCRIPT
+from sandbox.scripts import DISK_SCRIPT, Exit
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,6 @@ LINKS = "/dev/cyber-dojo-runner"  # the links to the loop devices, one per kata'
 FILESYSTEM = "ext2"  # the helper image's (busybox) mke2fs makes no other
 MOUNT_OPTIONS = "nosuid,nodev,discard"  # discard: a deleted file's space goes back to the host
 BLOCK_BYTES = 4096
-NO_IMAGE_EXIT = 96
-HOST_FULL_EXIT = 97
 DEADLINE_S = 60.0
 ORPHANS_EVERY_S = 60.0  # how often each worker looks for disks that have no volume
 
@@ -151,9 +149,9 @@ def remove_orphans(host: Host, mailbox: Leases[LeaseT], wake: Callable[[str], No
 def _disk(host: Host, kata_id: str, step: str, *args: str) -> Outcome:
     outcome = _helper(host, kata_id, [step, name(host, kata_id), *args])
     stderr = outcome.stderr.decode(errors="replace").strip()
-    if outcome.exit_code == NO_IMAGE_EXIT:
+    if outcome.exit_code == Exit.NO_DISK_IMAGE:
         raise KataNotFound(f"kata {kata_id} has no disk image: PUT the kata ({stderr})")
-    if outcome.exit_code == HOST_FULL_EXIT:
+    if outcome.exit_code == Exit.HOST_FULL:
         raise HostDiskFull(f"no room on the docker host for the disk of kata {kata_id}: {stderr}")
     if outcome.exit_code != 0 or outcome.killed:
         raise RunnerError(

@@ -21,7 +21,7 @@ from sandbox.limits import BOOKKEEPING
 
 @unique
 class Exit(IntEnum):
-    """An exit code of run.sh, admin.sh or the launcher, each with one meaning."""
+    """An exit code of run.sh, admin.sh, disk.sh or the launcher, each with one meaning."""
 
     # From 90: clear of a command's own failures (1, 2), of the engine's (125 to 127) and of
     # a signal's (128 + n), so that the worker can tell them apart.
@@ -32,17 +32,23 @@ class Exit(IntEnum):
     NO_SCRIPT = 94  # the launcher: this version of the run script is not in the volume
     NOT_EMPTIED = 95  # admin.sh: the sandbox could not be emptied
     NOT_FILLED = 96  # admin.sh: the files could not be copied into the sandbox
-    NO_STEP = 97  # admin.sh: no such step
+    NO_STEP = 97  # admin.sh, disk.sh: no such step
     NOT_KEPT = 98  # run.sh's drainers: the output could not be kept (no space left)
+    NO_DISK_IMAGE = 99  # disk.sh: the kata's disk image is not there (the kata was never made)
+    HOST_FULL = 100  # disk.sh: the docker host has no room for the kata's disk
+    ATTACHED_TWICE = 101  # disk.sh: the disk image is attached to more than one loop device
 
 
 def preamble(**values: str | int) -> str:
     """Readonly shell variables: EXIT_<NAME> for every exit code, then the values given."""
     codes = " ".join(f"EXIT_{code.name}={code.value}" for code in Exit)
     given = " ".join(f"{name}={shlex.quote(str(value))}" for name, value in values.items())
+    # Three lines always (a script's line is its file's plus 3); a bare `readonly` would list
+    # every readonly variable on stdout.
+    paths = f"readonly {given}" if given else "# no paths: the script takes them as arguments"
     return (
         "# shellcheck disable=SC2034  # every script has the whole table, and uses some of it\n"
-        f"readonly {codes}\nreadonly {given}\n"
+        f"readonly {codes}\n{paths}\n"
     )
 
 
@@ -98,7 +104,7 @@ LAUNCHER = f'[ -r "$1" ] || exit {Exit.NO_SCRIPT.value}; f=$1; shift; . "$f"'
 ADMIN_SCRIPT = admin_script()
 WATCHER_SCRIPT = watcher_script()
 # disk.sh takes its paths as arguments: a kata's disk is made by a helper container of its own.
-DISK_SCRIPT = _text("disk.sh")
+DISK_SCRIPT = preamble() + _text("disk.sh")
 
 
 def kata_step(now: str) -> list[str]:

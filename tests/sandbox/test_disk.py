@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from runner.errors import KataDiskFull
+from runner.errors import KataDiskFull, KataNotFound
 from runner.settings import Settings
 from sandbox import disk
 from sandbox.host import Host
@@ -142,3 +142,8 @@ def test_a_volume_with_no_disk_keeps_working_and_is_removed(host: Host, images: 
     assert result["stdout"]["content"] == "plain\n"
     bounded.old_kata(kata_id)
     assert host.engine.volume(host.volume_name(kata_id)) is None
+
+
+def test_attaching_a_disk_never_made_says_the_kata_is_not_found(small: Ops) -> None:
+    with pytest.raises(KataNotFound, match="has no disk image"):
+        disk.attach(small.host, new_kata_id())

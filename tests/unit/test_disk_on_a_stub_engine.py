@@ -17,6 +17,7 @@ from sandbox import disk, operations
 from sandbox.engine import ContainerSpec, Image, Outcome
 from sandbox.host import Host
 from sandbox.images import Images
+from sandbox.scripts import Exit
 from sandbox.stub_engine import Behaviour, StubEngine
 from traffic_lights.rules import COLOUR_RULES_LABEL
 
@@ -110,7 +111,9 @@ def test_a_volume_that_would_not_mount_has_its_disk_attached_and_is_tried_once_m
 
 
 def test_a_host_without_room_for_the_disk_refuses_the_kata() -> None:
-    engine = StubEngine(behave=lambda spec, stdin: Outcome(97, b"", b"full", False, False, 0.01))
+    engine = StubEngine(
+        behave=lambda spec, stdin: Outcome(Exit.HOST_FULL, b"", b"full", False, False, 0.01)
+    )
     with pytest.raises(HostDiskFull):
         operations.new_kata(host_of(engine), Images(engine), Job(KATA, NewKata(image_name=SHELL)))
     assert engine.volume(host_of(engine).volume_name(KATA)) is None

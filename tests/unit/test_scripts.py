@@ -28,8 +28,17 @@ def test_a_script_exits_only_with_codes_of_the_table(name: str) -> None:
     assert re.findall(r"\bexit +[1-9][0-9]*", text) == []
 
 
+def test_the_disk_script_exits_with_the_table_s_codes_by_name() -> None:
+    text = source("disk.sh")
+    named = set(re.findall(r"\$\{?EXIT_([A-Z_]+)", text))
+    assert {"NO_DISK_IMAGE", "HOST_FULL", "ATTACHED_TWICE", "NO_STEP"} <= named
+    assert named <= {code.name for code in Exit}
+    assert re.findall(r"\b(?:exit|return) +(?:9[0-9]|1[0-9][0-9])\b", text) == []
+
+
 def test_every_script_runs_after_the_whole_table() -> None:
-    for text in (scripts.RUN_SCRIPT, scripts.ADMIN_SCRIPT):
+    texts = (scripts.RUN_SCRIPT, scripts.ADMIN_SCRIPT, scripts.WATCHER_SCRIPT, scripts.DISK_SCRIPT)
+    for text in texts:
         table = text.splitlines()[1]
         assert table.startswith("readonly ")
         for code in Exit:

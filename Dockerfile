@@ -8,8 +8,10 @@ FROM ${BASE_IMAGE}
 WORKDIR /app
 COPY requirements.txt ./
 RUN python3 -m pip install --no-cache-dir -r requirements.txt
+COPY traffic_lights ./traffic_lights
 COPY runner ./runner
 COPY api ./api
+COPY sandbox ./sandbox
 COPY worker ./worker
 COPY reaper ./reaper
 # The commit cyber-dojo's GET /sha answers (the image has no .git): --build-arg COMMIT_SHA=...

@@ -52,8 +52,9 @@ lint: bootstrap
 	$(PY) -m mypy
 	@# The runner's scripts as they run (the preamble of exit codes and paths, then the file),
 	@# so their line numbers are 3 more than the file's.
-	$(PY) -m worker.scripts .run/shellcheck
-	shellcheck --shell=sh .run/shellcheck/run.sh .run/shellcheck/admin.sh .run/shellcheck/watcher.sh
+	$(PY) -m sandbox.scripts .run/shellcheck
+	shellcheck --shell=sh .run/shellcheck/run.sh .run/shellcheck/admin.sh .run/shellcheck/watcher.sh \
+	  .run/shellcheck/disk.sh
 	shellcheck scripts/*.sh images/build.sh
 
 images:

@@ -1,4 +1,4 @@
-"""Docker API calls of a run job, counted in this process around worker.pipeline.drain."""
+"""Docker API calls of a run job, counted in this process around worker.drain.drain."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 from runner.jobs import Jobs
 from runner.models import Run
 from runner.settings import Settings
-from worker import engine, pipeline
-from worker.engine import DockerEngine
+from sandbox import engine
+from sandbox.engine import DockerEngine
+from worker import drain as draining
 
 # Not a request: the worker reading a run's output stream (attach or exec) until it ends,
 # between the call that opened it and the next; the run itself happens meanwhile.
@@ -103,12 +104,12 @@ class InProcess:
 
     settings: Settings
     log: CallLog
-    context: pipeline.Context
+    context: draining.Context
     jobs: Jobs
 
     @classmethod
     def connect(cls, settings: Settings) -> InProcess:
-        context = pipeline.Context.connect(settings, lambda _kata_id: None, "bench-in-process")
+        context = draining.Context.connect(settings, lambda _kata_id: None, "bench-in-process")
         log = CallLog()
         assert isinstance(context.host.engine, DockerEngine)
         log.wrap(context.host.engine.api)
@@ -140,7 +141,7 @@ class InProcess:
             ran, error = 0, ""
             _draining.log = self.log
             try:
-                ran = pipeline.drain(self.context, kata_id)
+                ran = draining.drain(self.context, kata_id)
             except Exception as raised:  # reported with the figures, once the job is seen done
                 ran, error = 1, f"{type(raised).__name__}: {raised}"
             finally:

@@ -23,10 +23,10 @@ from typing import Any
 from bench.session import BenchError
 from runner.identifiers import SANDBOX_GID, avatar_uid
 from runner.settings import Settings
-from worker.engine import DockerEngine
-from worker.host import RUNNER_LABEL
-from worker.kata_containers import WATCHER, Verdict
-from worker.limits import run_limits
+from sandbox.engine import DockerEngine
+from sandbox.host import RUNNER_LABEL
+from sandbox.kata_containers import WATCHER, Verdict
+from sandbox.limits import run_limits
 
 AGENT_DIR = "/agent"
 # The agent: for each line it reads from `in`, it forks `sh -c true` and answers on `out`

@@ -26,8 +26,8 @@ from harness.engines import DockerEngineProcess
 from harness.services import RedisServer, Service, celery_worker, free_port, gunicorn, wait_for
 from runner import keys
 from runner.settings import LOCAL_IMAGES, Settings
-from worker import disk
-from worker.host import Host
+from sandbox import disk
+from sandbox.host import Host
 
 SHELL = "cyber-dojo-local/shell:latest"
 TRUE = {"image_name": SHELL, "changed_files": {"cyber-dojo.sh": "true"}}

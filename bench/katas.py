@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from runner.identifiers import AVATARS
 from runner.models import Job, NewAvatar, NewKata
 from runner.settings import Settings
-from worker import sandbox
-from worker.host import Host
-from worker.images import Images
+from sandbox import operations
+from sandbox.host import Host
+from sandbox.images import Images
 
 SHELL = "cyber-dojo-local/shell:latest"
 PYTHON = "cyber-dojo-local/python-pytest:latest"
@@ -76,10 +76,10 @@ class Katas:
             host = Host.connect(settings)
             images = Images.of(host)
             first_image = avatars[kata_id][0][1]
-            sandbox.new_kata(host, images, Job(kata_id, NewKata(image_name=first_image)))
+            operations.new_kata(host, images, Job(kata_id, NewKata(image_name=first_image)))
             for avatar, image, files in avatars[kata_id]:
                 request = NewAvatar(image_name=image, starting_files=files)
-                sandbox.new_avatar(host, images, Job(kata_id, request, avatar))
+                operations.new_avatar(host, images, Job(kata_id, request, avatar))
             return 1 + len(avatars[kata_id])
 
         with ThreadPoolExecutor(threads) as pool:

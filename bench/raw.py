@@ -13,8 +13,8 @@ from typing import Any
 from bench.calls import CallLog
 from runner.identifiers import SANDBOX_GID, avatar_uid
 from runner.settings import Settings
-from worker.host import RUNNER_LABEL
-from worker.limits import run_limits
+from sandbox.host import RUNNER_LABEL
+from sandbox.limits import run_limits
 
 
 class RawFailed(Exception):

@@ -19,21 +19,21 @@ METHOD = """\
   an exec into the kata's live container) then `fresh` (a container per run), so that the
   two modes of one concurrency are measured minutes apart. Measurements 1, 4, 5 and 6 run at
   the default concurrency, 2, in each mode. The katas are made beforehand with the worker's
-  own operations (`worker.sandbox`) in the bench's process. Every container and volume of
+  own operations (`sandbox.operations`) in the bench's process. Every container and volume of
   the instance is removed at the end, also when the bench fails.
 - Runner figures are client-side: `POST .../runs`, then `GET /jobs/{id}?wait=20` on the same
   keep-alive session, until the job is done.
 - The raw floor is the docker SDK alone: create, (put_archive), start, wait, logs,
   (get_archive), remove a container of the same image running `sh ./cyber-dojo.sh` in the
   avatar's sandbox on the kata's volume, as the avatar's uid:5000, with
-  `worker.limits.run_limits(settings)` except the log driver (`json-file`: `none` cannot be
+  `sandbox.limits.run_limits(settings)` except the log driver (`json-file`: `none` cannot be
   read back with logs). Latency rounds interleave a run through the API, the same run drained
   in the bench's process, and a raw lifecycle; each mode's figures are against the raw
   floor of its own rounds (the raw column shows kata's / fresh's). The pytest rounds put
   the same `hiker.py` into the sandbox by archive and run the same `pytest -q` raw.
 - Docker API calls are counted in the bench's process: the docker client's `api.send` is
-  wrapped, and `worker.pipeline.drain` runs one queued run job (what a worker does for a
-  drain of one job: the lease, `worker.sandbox.run`, the job's end; the listing of older
+  wrapped, and `worker.drain.drain` runs one queued run job (what a worker does for a
+  drain of one job: the lease, `sandbox.operations.run`, the job's end; the listing of older
   fences' containers only follows a lease that was not released clean), in the mode's
   settings. The worker processes are not changed. The run runs while the worker reads its
   output stream (the attach of a fresh container, the exec's own stream in kata mode),

@@ -29,8 +29,8 @@ from harness.services import (
 )
 from runner.errors import VolumeInUse
 from runner.settings import Settings
-from worker import disk
-from worker.host import Host
+from sandbox import disk
+from sandbox.host import Host
 
 
 class Stack:

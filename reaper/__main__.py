@@ -6,12 +6,12 @@ import argparse
 import json
 from datetime import UTC, datetime
 
+from reaper.context import Context
 from reaper.reaping import reap
 from runner.logs import setup_logging
 from runner.queueing import celery_app, waker
 from runner.settings import Settings
 from runner.store import connect_redis
-from worker.pipeline import Context
 
 
 def main() -> int:

@@ -13,9 +13,9 @@ import redis
 from reaper.expiry import Records, decide
 from runner import keys
 from runner.errors import VolumeNotMountable
-from worker.engine import ContainerSpec, Volume
-from worker.host import KATA_LABEL, ROLE_LABEL, Host
-from worker.limits import run_limits
+from sandbox.engine import ContainerSpec, Volume
+from sandbox.host import KATA_LABEL, ROLE_LABEL, Host
+from sandbox.limits import run_limits
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,14 @@ import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
+from reaper.context import Context
 from reaper.expiry import decide
 from reaper.index import KataIndex, rebuild, runner_volumes
 from runner import metrics
 from runner.models import Job, OldKata
-from worker import disk, sandbox
-from worker.host import JOB_LABEL, KATA_LABEL, ROLE_LABEL
-from worker.kata_containers import LIVE_ROLE
-from worker.pipeline import Context
+from sandbox import disk, operations
+from sandbox.host import JOB_LABEL, KATA_LABEL, ROLE_LABEL
+from sandbox.kata_containers import LIVE_ROLE
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def reap_kata(
         if not decision.expired:
             log.info("reaper: kata %s was touched meanwhile: kept", kata_id)
             return
-        sandbox.old_kata(ctx.host, ctx.images, Job(kata_id, OldKata()))
+        operations.old_kata(ctx.host, ctx.images, Job(kata_id, OldKata()))
         if ctx.live is not None:
             ctx.live.dropped(kata_id)
         index.forget(kata_id)
@@ -143,7 +143,7 @@ def remove_stale_volumes(ctx: Context, report: Report, dry_run: bool) -> None:
         if dry_run:
             report.would_delete.append(f"{kata_id}: stale, placed on host {placed}")
             continue
-        sandbox.old_kata(ctx.host, ctx.images, Job(kata_id, OldKata()))
+        operations.old_kata(ctx.host, ctx.images, Job(kata_id, OldKata()))
         if ctx.live is not None:
             ctx.live.forget(kata_id)
         report.stale_removed += 1

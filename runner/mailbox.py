@@ -23,6 +23,8 @@ import redis
 from runner import keys
 from runner.clock import epoch
 from runner.hostbook import CHILD_ENDED, HostBook
+from runner.settings import Settings
+from runner.store import connect_redis
 
 _RENEW = """
 -- renew(lease; token, ttl_ms) -> 1 when renewed, 0 when the lease is no longer the token's
@@ -268,12 +270,13 @@ class Mailbox:
         turn it is to sweep."""
         return bool(self.redis.set(keys.SWEEP_DUE, "1", nx=True, px=max(1, int(every_s * 1000))))
 
-    def has_work(self, kata_id: str) -> bool:
-        """True when the kata has jobs queued or in flight (orphans to fail), or when its
-        last lease was not released clean (a lost holder's containers may be left).
+    def clear_woken_and_has_work(self, kata_id: str) -> bool:
+        """Clears the kata's woken mark, then says whether it has jobs queued or in flight
+        (orphans to fail), or its last lease was not released clean (a lost holder's containers
+        may be left).
 
-        A drain calls it first: it also clears the kata's woken mark, before it looks at the
-        queue, so that a job submitted after the look sends a drain message of its own."""
+        A drain calls it first: the mark goes before the look at the queue, so that a job
+        submitted after the look sends a drain message of its own."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(keys.woken(kata_id))
         pipe.llen(keys.queue(kata_id))
@@ -365,3 +368,14 @@ class Mailbox:
         pipe.llen(keys.queue(kata_id))
         held, queued = pipe.execute()
         return not held and queued > 0
+
+
+def host_mailbox(settings: Settings) -> Mailbox:
+    """The mailbox on the settings' Redis, as a worker of the settings' host uses it."""
+    return Mailbox(
+        connect_redis(settings.redis_url),
+        lease_ttl_s=settings.lease_ttl_s,
+        job_ttl_s=settings.job_ttl_s,
+        host_name=settings.host_name,
+        host_lost_s=settings.host_lost_s,
+    )

@@ -148,17 +148,6 @@ class CyberDojoRun(Request):
     rag_lambda: str | None = None
 
 
-# The request model of each job kind.
-REQUESTS: dict[str, type[Request]] = {
-    "new_kata": NewKata,
-    "old_kata": OldKata,
-    "new_avatar": NewAvatar,
-    "old_avatar": OldAvatar,
-    "run": Run,
-    "pull_image": PullImage,
-    "cyber_dojo_run": CyberDojoRun,
-}
-
 R = TypeVar("R", bound=Request)
 
 

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 KiB = 1024
 MiB = 1024 * KiB
 
-# A loop device keeps at most 63 bytes of its file's name, by which worker/disk.sh finds it:
+# A loop device keeps at most 63 bytes of its file's name, by which sandbox/disk.sh finds it:
 # the folder, "/", the instance, "-", a kata id of up to 10 characters and ".img".
 LOOP_NAME_BYTES = 63
 

@@ -40,7 +40,7 @@ if ! timeout 10 docker info >/dev/null 2>&1; then
   timeout 10 docker info >/dev/null 2>&1 || { say "dockerd did not start:"; tail -20 "$state/dockerd.log"; exit 1; }
 fi
 
-# 2b. Loop devices: every kata's volume is a filesystem of its own on one (worker/disk.sh).
+# 2b. Loop devices: every kata's volume is a filesystem of its own on one (sandbox/disk.sh).
 if [ ! -e /dev/loop-control ]; then
   [ "$(id -u)" = 0 ] || { say "no loop devices (/dev/loop-control), and loading them needs root"; exit 1; }
   say "loading the loop module"

@@ -18,11 +18,11 @@ from harness.services import (
     wait_for,
 )
 from runner.settings import Settings
+from sandbox import disk
+from sandbox.engine import DockerEngine
+from sandbox.host import Host
+from sandbox.images import Images
 from tests.stack import Stack, stack_env
-from worker import disk
-from worker.engine import DockerEngine
-from worker.host import Host
-from worker.images import Images
 
 SHELL = "cyber-dojo-local/shell:latest"
 PYTHON = "cyber-dojo-local/python-pytest:latest"

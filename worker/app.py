@@ -1,6 +1,6 @@
 """The Celery worker: `celery -A worker.app worker` runs drains and reaps, and its main
 process sweeps; `celery -A worker.app beat` schedules the reaper. Tasks are thin: they call
-worker.pipeline and reaper.reaping with this process's context."""
+worker.drain, worker.sweep and reaper.reaping with this process's context."""
 
 from __future__ import annotations
 
@@ -17,17 +17,21 @@ from typing import Any
 
 from celery.signals import beat_init, setup_logging, worker_ready, worker_shutdown
 
+from reaper import context as reaper_context
 from reaper import reaping
 from runner import keys
 from runner.clock import now_iso
 from runner.jobs import presence_ttl_s
 from runner.logs import setup_logging as setup_json_logging
+from runner.mailbox import host_mailbox
 from runner.queueing import DRAIN, REAP, REAP_ALL, Waker, celery_app, send_reap
 from runner.settings import Settings
 from runner.store import connect_redis
-from worker import disk, images, pipeline
-from worker.host import Host
-from worker.kata_containers import KataContainers
+from sandbox import disk, images
+from sandbox.host import Host
+from sandbox.kata_containers import KataContainers
+from worker import drain as draining
+from worker.sweep import sweep
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +46,9 @@ def _json_logs(**_: Any) -> None:
 
 
 @functools.cache
-def context() -> pipeline.Context:
+def context() -> draining.Context:
     """This process's docker client and Redis mailbox, made on first use (after the fork)."""
-    return pipeline.Context.connect(settings, wake)
+    return draining.Context.connect(settings, wake)
 
 
 @functools.cache
@@ -66,7 +70,7 @@ def drain(task: Any, kata_id: str, handed_back: bool = False) -> int:
     # The lease names this worker, so that /workers can count the jobs each one runs.
     holder = f"{task.request.hostname or socket.gethostname()}:{os.getpid()}"
     more: list[str] = []  # the drain's wake-up as it let go: jobs are still queued
-    ran = pipeline.drain(dataclasses.replace(context(), holder=holder, wake=more.append), kata_id)
+    ran = draining.drain(dataclasses.replace(context(), holder=holder, wake=more.append), kata_id)
     if more and ran >= settings.drain_batch:
         _waker().hand_back(kata_id)  # behind every kata still to start
     elif more:
@@ -77,7 +81,9 @@ def drain(task: Any, kata_id: str, handed_back: bool = False) -> int:
 @app.task(name=REAP)
 def reap() -> dict[str, int]:
     """Deletes this host's volumes of katas untouched for longer than the volume TTL."""
-    return reaping.reap(context(), datetime.now(UTC)).counts()
+    ctx = context()
+    reaper = reaper_context.Context(ctx.host, ctx.images, ctx.mailbox, ctx.wake, ctx.live)
+    return reaping.reap(reaper, datetime.now(UTC)).counts()
 
 
 @app.task(name=REAP_ALL)
@@ -100,7 +106,7 @@ _presence_threads: list[threading.Thread] = []
 def _announce(sender: Any = None, **_: Any) -> None:
     name = getattr(sender, "hostname", None) or socket.gethostname()
     redis = connect_redis(settings.redis_url)
-    mailbox = pipeline.host_mailbox(settings)
+    mailbox = host_mailbox(settings)
     record = json.dumps(
         {
             "name": name,
@@ -143,7 +149,7 @@ def _sweep_every_interval() -> None:
     """Sweeps once an interval, whichever worker's turn it is: with a worker alive, no kata
     is stranded, whatever else has stopped (beat included). Idle kata containers go then,
     and, less often, disks that a crash left with no volume."""
-    mailbox = pipeline.host_mailbox(settings)
+    mailbox = host_mailbox(settings)
     live: KataContainers | None = None
     host: Host | None = None
     disks_due = 0.0
@@ -152,7 +158,7 @@ def _sweep_every_interval() -> None:
             # The mailboxes by one worker of any host (a lost host's katas are the others'
             # to end); each host's idle containers by one of its own workers.
             if mailbox.sweep_due(settings.sweep_interval_s):
-                pipeline.sweep(mailbox, wake, presence_ttl_s(settings))
+                sweep(mailbox, wake, presence_ttl_s(settings))
             kata = settings.run_container == "kata"
             if kata and mailbox.hosts.sweep_due(settings.sweep_interval_s):
                 live = live or KataContainers(Host.connect(settings), mailbox, wake)

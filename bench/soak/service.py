@@ -33,8 +33,8 @@ from harness.services import (
 )
 from runner import keys
 from runner.settings import LOCAL_IMAGES, Settings
-from worker import disk
-from worker.host import Host
+from sandbox import disk
+from sandbox.host import Host
 
 CONCURRENCY = 2
 DOWN_S = 3.0  # how long Redis and the engine stay dead before they are started again

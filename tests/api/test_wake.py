@@ -22,7 +22,7 @@ def test_submissions_before_the_kata_drain_starts_send_one_message(
 
     # A drain starts: from then on, the next submission sends a message of its own.
     mailbox = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=3600)
-    assert mailbox.has_work("5A0F8E2B1C")
+    assert mailbox.clear_woken_and_has_work("5A0F8E2B1C")
     assert client.post(RUN, json=run()).status_code == 202
     assert client.post(RUN, json=run()).status_code == 202
     assert woken == ["5A0F8E2B1C", "5A0F8E2B1C"]

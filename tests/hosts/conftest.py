@@ -14,9 +14,9 @@ import pytest
 from harness.engines import DockerEngineProcess
 from harness.services import RedisServer, Service, celery_worker, free_port, gunicorn, wait_for
 from runner.settings import LOCAL_IMAGES, Settings
+from sandbox import disk
+from sandbox.host import Host
 from tests.stack import Stack, stack_env
-from worker import disk
-from worker.host import Host
 
 HOST_LOST_S = 8
 # Presence lives 3 heartbeats (3 s); the sweep runs every second: a lost host's jobs end

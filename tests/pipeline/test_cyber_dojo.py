@@ -18,11 +18,11 @@ import requests
 
 from harness.services import Registry
 from runner.identifiers import cyber_dojo_sandbox
+from sandbox.host import Host
 from tests.conftest import PYTHON, SHELL, sdk
 from tests.pipeline.test_operating import push_version
 from tests.stack import Stack
-from worker.colour import COLOUR_RULES_LABEL
-from worker.host import Host
+from traffic_lights.rules import COLOUR_RULES_LABEL
 
 TEST = "from hiker import answer\n\ndef test_answer():\n    assert answer() == 42\n"
 HIKER_RED = "def answer():\n    return 54\n"

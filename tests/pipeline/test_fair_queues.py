@@ -26,11 +26,11 @@ from runner import keys
 from runner.clock import now_iso
 from runner.queueing import HANDED_BACK, HANDED_BACK_TTL_S, celery_app, send_reap
 from runner.settings import Settings
+from sandbox.host import Host
 from tests.conftest import SHELL, new_kata_id
 from tests.hosts.conftest import clear, leftovers
 from tests.pipeline.test_placement import LOST_S, NEW, heartbeat, jobs_on, silent_for
 from tests.stack import stack_env
-from worker.host import Host
 
 BATCH = 2
 BUSY_KATAS = 4

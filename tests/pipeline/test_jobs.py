@@ -12,9 +12,9 @@ import redis
 
 from harness.services import wait_for
 from runner import keys
+from sandbox.host import JOB_LABEL, Host
 from tests.conftest import PYTHON, SHELL, new_kata_id
 from tests.stack import LEASE_TTL_S, SWEEP_INTERVAL_S, Stack
-from worker.host import JOB_LABEL, Host
 
 UPTIME = "$(cut -d' ' -f1 /proc/uptime)"
 

@@ -70,9 +70,9 @@ def test_only_a_clean_release_by_the_holder_spares_its_successor_the_container_s
 ) -> None:
     jobs = Jobs(redis_client, redis_client, job_ttl_s=60, max_queued=10, kata_max_queued=10)
     mailbox = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)
-    assert not mailbox.has_work(KATA)
+    assert not mailbox.clear_woken_and_has_work(KATA)
     jobs.submit("run", KATA, "lion", RUN)
-    assert mailbox.has_work(KATA)
+    assert mailbox.clear_woken_and_has_work(KATA)
 
     first = mailbox.acquire(KATA, "w@host:1")
     assert first is not None and not first.after_clean
@@ -92,15 +92,15 @@ def test_only_a_clean_release_by_the_holder_spares_its_successor_the_container_s
     assert fifth is not None and not fifth.after_clean
 
     assert mailbox.take(fifth, now_iso()) is not None
-    assert mailbox.has_work(KATA)  # in flight: an orphan if its holder died
+    assert mailbox.clear_woken_and_has_work(KATA)  # in flight: an orphan if its holder died
     assert mailbox.fail_orphans(KATA, now_iso(), fifth) == 1
     mailbox.release(fifth, clean=True)
-    assert not mailbox.has_work(KATA)
+    assert not mailbox.clear_woken_and_has_work(KATA)
 
     sixth = mailbox.acquire(KATA, "w@host:3")
     assert sixth is not None
     redis_client.delete(keys.lease(KATA))  # its holder died: the lease expired
-    assert mailbox.has_work(KATA)  # nothing queued, but its containers may be left
+    assert mailbox.clear_woken_and_has_work(KATA)  # nothing queued, but its containers may be left
 
 
 def test_the_run_time_is_due_once_per_interval_for_the_whole_service(

@@ -16,9 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness.services import ROOT, RedisServer, Registry, celery_worker, wait_for
 from runner.jobs import Jobs
 from runner.settings import Settings
+from sandbox.host import Host
 from tests.conftest import SHELL, sdk
 from tests.stack import Stack, stack_env
-from worker.host import Host
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -179,7 +179,7 @@ def test_the_pull_command_line_pulls(host: Host, registry: Registry) -> None:
     image = push_version(host, registry, "3")
     try:
         out = subprocess.run(
-            [sys.executable, "-m", "worker.images", "pull", image],
+            [sys.executable, "-m", "sandbox.images", "pull", image],
             cwd=ROOT,
             capture_output=True,
             text=True,

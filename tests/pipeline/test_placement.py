@@ -11,7 +11,7 @@ from runner.clock import now_iso
 from runner.jobs import Jobs
 from runner.mailbox import Mailbox
 from runner.models import NewKata, PullImage, Run
-from worker.pipeline import sweep
+from worker.sweep import sweep
 
 RUN = Run(image_name="cyber-dojo-local/shell")
 NEW = NewKata(image_name="cyber-dojo-local/shell")

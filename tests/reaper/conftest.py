@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
+from reaper.context import Context
 from reaper.index import KataIndex, runner_volumes
 from runner.mailbox import Mailbox
 from runner.settings import Settings
+from sandbox import disk
+from sandbox.host import Host
+from sandbox.images import Images
 from tests.api.conftest import Woken
 from tests.sandbox.conftest import Ops
-from worker import disk
-from worker.host import Host
-from worker.images import Images
-from worker.pipeline import Context
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def make_machine(
                 self.host.volume = False
                 return {}
 
-            monkeypatch.setattr(reaping.sandbox, "old_kata", old_kata)
+            monkeypatch.setattr(reaping.operations, "old_kata", old_kata)
             self.ctx = reaping.Context(
                 host=self.host,  # type: ignore[arg-type]
                 images=None,  # type: ignore[arg-type]

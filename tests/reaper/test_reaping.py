@@ -8,15 +8,15 @@ import sys
 from datetime import datetime, timedelta
 
 from harness.services import ROOT, RedisServer, runner_env
+from reaper.context import Context
 from reaper.expiry import Records
 from reaper.index import KataIndex, read_times, runner_volumes
 from reaper.reaping import reap
 from runner import keys
+from sandbox.host import Host
 from tests.conftest import SHELL, new_kata_id, sdk
 from tests.reaper.conftest import NOW
 from tests.sandbox.conftest import Ops, detach_as_a_reboot_does
-from worker.host import Host
-from worker.pipeline import Context
 
 DAY = timedelta(days=1)
 

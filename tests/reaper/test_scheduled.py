@@ -11,10 +11,10 @@ from flask.testing import FlaskClient
 from api.app import create_app
 from harness.services import RedisServer, celery_beat, celery_worker, wait_for
 from runner.settings import Settings
+from sandbox.host import Host
 from tests.conftest import SHELL, new_kata_id
 from tests.reaper.test_reaping import volume_exists
 from tests.stack import stack_env
-from worker.host import Host
 
 INTERVAL_S = 2
 TTL_S = 3

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from runner.models import Job, NewAvatar, NewKata, OldAvatar, OldKata, Run
+from sandbox import disk, operations
+from sandbox.engine import Container
+from sandbox.host import ROLE_LABEL, Host
+from sandbox.images import Images
+from sandbox.kata_containers import LIVE_ROLE, KataContainers
+from sandbox.limits import LOOP_DEVICES
+from sandbox.results import RunResult
 from tests.conftest import SHELL, new_kata_id, sdk
-from worker import disk, sandbox
-from worker.engine import Container
-from worker.host import ROLE_LABEL, Host
-from worker.images import Images
-from worker.kata_containers import LIVE_ROLE, KataContainers
-from worker.limits import LOOP_DEVICES
-from worker.results import RunResult
 
 
 @dataclass
@@ -33,14 +33,14 @@ class Ops:
         return cls(host, Images.of(host), KataContainers(host) if mode == "kata" else None)
 
     def new_kata(self, kata_id: str, image: str = SHELL, now: datetime | None = None) -> Any:
-        return sandbox.new_kata(
+        return operations.new_kata(
             self.host, self.images, Job(kata_id, NewKata(image_name=image)), now
         )
 
     def old_kata(self, kata_id: str) -> Any:
         if self.live is not None:
             self.live.dropped(kata_id)
-        return sandbox.old_kata(self.host, self.images, Job(kata_id, OldKata()))
+        return operations.old_kata(self.host, self.images, Job(kata_id, OldKata()))
 
     def new_avatar(
         self,
@@ -51,10 +51,10 @@ class Ops:
         now: datetime | None = None,
     ) -> Any:
         request = NewAvatar(image_name=image, starting_files=files)
-        return sandbox.new_avatar(self.host, self.images, Job(kata_id, request, avatar), now)
+        return operations.new_avatar(self.host, self.images, Job(kata_id, request, avatar), now)
 
     def old_avatar(self, kata_id: str, avatar: str) -> Any:
-        return sandbox.old_avatar(self.host, self.images, Job(kata_id, OldAvatar(), avatar))
+        return operations.old_avatar(self.host, self.images, Job(kata_id, OldAvatar(), avatar))
 
     def run(
         self,
@@ -75,7 +75,7 @@ class Ops:
             max_seconds=max_seconds,
         )
         job = Job(kata_id, request, avatar)
-        return sandbox.run(
+        return operations.run(
             self.host, self.images, job, live=self.live, write_run_at=write_run_at, now=now
         )
 

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from runner.errors import KataDiskFull
+from runner.errors import KataDiskFull, KataNotFound
 from runner.settings import Settings
+from sandbox import disk
+from sandbox.host import Host
+from sandbox.images import Images
 from tests.conftest import SHELL, new_kata_id
 from tests.sandbox.conftest import Ops, Runner, detach_as_a_reboot_does
-from worker import disk
-from worker.host import Host
-from worker.images import Images
 
 MiB = 1024 * 1024
 BOUND = 32 * MiB
@@ -142,3 +142,8 @@ def test_a_volume_with_no_disk_keeps_working_and_is_removed(host: Host, images: 
     assert result["stdout"]["content"] == "plain\n"
     bounded.old_kata(kata_id)
     assert host.engine.volume(host.volume_name(kata_id)) is None
+
+
+def test_attaching_a_disk_never_made_says_the_kata_is_not_found(small: Ops) -> None:
+    with pytest.raises(KataNotFound, match="has no disk image"):
+        disk.attach(small.host, new_kata_id())

@@ -14,12 +14,12 @@ import redis
 from runner.errors import RunnerError
 from runner.mailbox import Mailbox
 from runner.settings import MiB, Settings
+from sandbox import disk, operations
+from sandbox.host import Host
+from sandbox.images import Images
+from sandbox.limits import LOOP_DEVICES
 from tests.conftest import PYTHON, SHELL, new_kata_id, sdk
 from tests.sandbox.conftest import Ops
-from worker import disk, sandbox
-from worker.host import Host
-from worker.images import Images
-from worker.limits import LOOP_DEVICES
 
 AT_ONCE = 12
 BOUND = 16 * MiB
@@ -140,7 +140,7 @@ def test_a_new_kata_whose_layout_fails_leaves_no_volume_and_no_disk_then_is_made
 ) -> None:
     kata_id = new_kata_id()
     with monkeypatch.context() as patched:
-        patched.setattr(sandbox, "kata_step", lambda now: ["no-such-step"])
+        patched.setattr(operations, "kata_step", lambda now: ["no-such-step"])
         with pytest.raises(RunnerError, match="admin step no-such-step"):
             small.new_kata(kata_id)
     assert small.host.engine.volume(small.host.volume_name(kata_id)) is None

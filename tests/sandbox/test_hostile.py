@@ -14,11 +14,11 @@ import pytest
 
 from harness.services import wait_for
 from runner.identifiers import AVATARS, FIRST_AVATAR_UID
+from sandbox import scripts
+from sandbox.host import KATA_LABEL, ROLE_LABEL, Host
+from sandbox.limits import BOOKKEEPING
 from tests.conftest import PYTHON, sdk
 from tests.sandbox.conftest import Runner, assert_still_works, kata_containers, run_containers
-from worker import scripts
-from worker.host import KATA_LABEL, ROLE_LABEL, Host
-from worker.limits import BOOKKEEPING
 
 KiB = 1024
 

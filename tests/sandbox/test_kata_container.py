@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 from runner.identifiers import AVATARS, FIRST_AVATAR_UID
+from sandbox.host import Host
+from sandbox.images import Images
+from sandbox.kata_containers import LIVE_ROLE, KataContainers
 from tests.conftest import SHELL, new_kata_id
 from tests.sandbox.conftest import Ops
 from tests.sandbox.test_hostile import processes_of_uid
-from worker.host import Host
-from worker.images import Images
-from worker.kata_containers import LIVE_ROLE, KataContainers
 
 HOG = "dd if=/dev/zero of=/dev/null bs=2047M count=1"  # more memory than a run may have
 

@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-import worker.images
+import sandbox.images
 from runner.errors import AvatarNotFound, DockerUnavailable, ImageNotFound, KataNotFound
 from runner.settings import Settings
+from sandbox import scripts
+from sandbox.host import KATA_LABEL, RUNNER_LABEL, Host
+from sandbox.report import run_request
 from tests.conftest import PYTHON, SHELL, new_kata_id, sdk
 from tests.sandbox.conftest import Ops, Runner, kata_containers, run_containers
-from worker import scripts
-from worker.colour import COLOUR_RULES_LABEL
-from worker.host import KATA_LABEL, RUNNER_LABEL, Host
-from worker.protocol import run_request
+from traffic_lights.rules import COLOUR_RULES_LABEL
 
 KiB = 1024
 
@@ -308,7 +308,7 @@ def test_a_run_uses_the_image_its_name_stands_for_with_that_images_rules(
     settings: Settings, kata: str, run_sh: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_sh("true")
-    monkeypatch.setattr(worker.images, "IMAGE_RECHECK_S", 3600.0)  # the id looked up is kept
+    monkeypatch.setattr(sandbox.images, "IMAGE_RECHECK_S", 3600.0)  # the id looked up is kept
     host = Host.connect(settings)
     own = Ops.of(host)
     name = f"cyber-dojo-local/renamed-{kata.lower()}"

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from sandbox.report import run_request
 from tests.conftest import PYTHON, SHELL
 from tests.sandbox.conftest import Ops
-from worker.protocol import run_request
 
 # A summary line the python image's rules call green; exit 0 is green on the shell image.
 GREEN = "echo '1 passed in 0.01s'\n"

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from sandbox.host import Host
+from sandbox.images import Images
+from sandbox.kata_containers import LIVE_ROLE, KataContainers
 from tests.conftest import PYTHON, SHELL, new_kata_id, sdk
 from tests.sandbox.conftest import Ops
-from worker.host import Host
-from worker.images import Images
-from worker.kata_containers import LIVE_ROLE, KataContainers
 
 # A whole report that says the run was clean, written into the run script's own stdout.
 FORGE = (

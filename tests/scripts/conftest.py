@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from worker import scripts
-from worker.protocol import Frames, parse_frames, run_request
+from sandbox import scripts
+from sandbox.report import Frames, parse_frames, run_request
 
 INTERPRETERS = ("busybox", "dash")
 

@@ -12,9 +12,9 @@ import stat
 
 import pytest
 
+from sandbox.report import request_tar
+from sandbox.scripts import Exit
 from tests.scripts.conftest import AdminFolder
-from worker.protocol import request_tar
-from worker.scripts import Exit
 
 NOW = "2026-11-28T09:30:15.000000Z"
 SCRIPT = b"echo the run script\n"

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
+from sandbox.report import DELETED_ARGUMENT_BYTES, run_request
+from sandbox.scripts import Exit
 from tests.scripts.conftest import RunFolder
-from worker.protocol import DELETED_ARGUMENT_BYTES, run_request
-from worker.scripts import Exit
 
 
 def test_a_run_reports_its_status_output_and_duration(folder: RunFolder) -> None:

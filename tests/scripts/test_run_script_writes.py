@@ -12,8 +12,8 @@ import os
 
 import pytest
 
+from sandbox.report import run_request
 from tests.scripts.conftest import RunFolder
-from worker.protocol import run_request
 
 LONG_DELETIONS = [f"{n:04d}-" + "x" * 100 for n in range(700)]  # too long for arguments
 

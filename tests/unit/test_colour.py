@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.colour import BadRules, parse_rules
+from traffic_lights.errors import BadRules
+from traffic_lights.rules import parse_rules
 
 IMAGES = Path(__file__).parents[2] / "images"
 

@@ -7,10 +7,10 @@ import pytest
 
 from api.cyber_dojo import converted
 from runner.identifiers import AVATARS, KATA_ID, cyber_dojo_sandbox
-from worker.colour import COLOUR_RULES_LABEL
-from worker.engine import Image
-from worker.images import RAG_LAMBDA_FILE, Images
-from worker.stub_engine import StubEngine
+from sandbox.engine import Image
+from sandbox.images import RAG_LAMBDA_FILE, Images
+from sandbox.stub_engine import StubEngine
+from traffic_lights.rules import COLOUR_RULES_LABEL
 
 RB = b"lambda { |o, e, status|\n  return :green if status == 0\n  :red\n}\n"
 

@@ -13,12 +13,13 @@ from runner.errors import HostDiskFull, RunnerError, VolumeNotMountable
 from runner.mailbox import Mailbox
 from runner.models import Job, NewKata, OldKata
 from runner.settings import MiB, Settings
-from worker import disk, sandbox
-from worker.colour import COLOUR_RULES_LABEL
-from worker.engine import ContainerSpec, Image, Outcome
-from worker.host import Host
-from worker.images import Images
-from worker.stub_engine import Behaviour, StubEngine
+from sandbox import disk, operations
+from sandbox.engine import ContainerSpec, Image, Outcome
+from sandbox.host import Host
+from sandbox.images import Images
+from sandbox.scripts import Exit
+from sandbox.stub_engine import Behaviour, StubEngine
+from traffic_lights.rules import COLOUR_RULES_LABEL
 
 KATA = "Kata0042"
 SHELL = "cyber-dojo-local/shell:latest"
@@ -67,7 +68,7 @@ def host_of(engine: StubEngine, **settings: int) -> Host:
 def test_a_new_kata_gets_a_disk_then_a_volume_on_it() -> None:
     engine = StubEngine()
     host = host_of(engine)
-    sandbox.new_kata(host, Images(engine), Job(KATA, NewKata(image_name=SHELL)))
+    operations.new_kata(host, Images(engine), Job(KATA, NewKata(image_name=SHELL)))
     assert steps(engine) == ["disk make", "admin kata"]
     volume = engine.volume(host.volume_name(KATA))
     assert volume is not None and disk.has_disk(volume)
@@ -80,18 +81,18 @@ def test_a_new_kata_gets_a_disk_then_a_volume_on_it() -> None:
 def test_without_a_bound_a_kata_is_a_plain_volume_and_its_removal_runs_no_disk_step() -> None:
     engine = StubEngine()
     host = host_of(engine, kata_disk_bytes=0)
-    sandbox.new_kata(host, Images(engine), Job(KATA, NewKata(image_name=SHELL)))
+    operations.new_kata(host, Images(engine), Job(KATA, NewKata(image_name=SHELL)))
     volume = engine.volume(host.volume_name(KATA))
     assert volume is not None and volume.options == {}
-    sandbox.old_kata(host, Images(engine), Job(KATA, OldKata()))
+    operations.old_kata(host, Images(engine), Job(KATA, OldKata()))
     assert steps(engine) == ["admin kata"]
 
 
 def test_a_kata_on_a_disk_loses_it_after_its_volume_even_with_no_bound_now() -> None:
     engine = StubEngine()
-    sandbox.new_kata(host_of(engine), Images(engine), Job(KATA, NewKata(image_name=SHELL)))
+    operations.new_kata(host_of(engine), Images(engine), Job(KATA, NewKata(image_name=SHELL)))
     host = host_of(engine, kata_disk_bytes=0)
-    sandbox.old_kata(host, Images(engine), Job(KATA, OldKata()))
+    operations.old_kata(host, Images(engine), Job(KATA, OldKata()))
     assert steps(engine)[-1] == "disk remove" and engine.volumes_ == {}
 
 
@@ -105,14 +106,16 @@ def test_a_volume_that_would_not_mount_has_its_disk_attached_and_is_tried_once_m
         return Outcome(0, b"", b"", False, killed=False, elapsed_s=0.01)
 
     engine = StubEngine(behave=behave)
-    sandbox.new_kata(host_of(engine), Images(engine), Job(KATA, NewKata(image_name=SHELL)))
+    operations.new_kata(host_of(engine), Images(engine), Job(KATA, NewKata(image_name=SHELL)))
     assert tries == ["make", "kata", "attach", "kata"]
 
 
 def test_a_host_without_room_for_the_disk_refuses_the_kata() -> None:
-    engine = StubEngine(behave=lambda spec, stdin: Outcome(97, b"", b"full", False, False, 0.01))
+    engine = StubEngine(
+        behave=lambda spec, stdin: Outcome(Exit.HOST_FULL, b"", b"full", False, False, 0.01)
+    )
     with pytest.raises(HostDiskFull):
-        sandbox.new_kata(host_of(engine), Images(engine), Job(KATA, NewKata(image_name=SHELL)))
+        operations.new_kata(host_of(engine), Images(engine), Job(KATA, NewKata(image_name=SHELL)))
     assert engine.volume(host_of(engine).volume_name(KATA)) is None
 
 
@@ -132,7 +135,7 @@ def test_disk_settings_a_loop_device_cannot_hold_are_refused(settings: dict[str,
 def test_a_new_kata_whose_layout_fails_loses_its_volume_and_its_disk() -> None:
     engine = StubEngine(behave=failing("kata"))
     with pytest.raises(RunnerError, match="admin step kata"):
-        sandbox.new_kata(host_of(engine), Images(engine), Job(KATA, NewKata(image_name=SHELL)))
+        operations.new_kata(host_of(engine), Images(engine), Job(KATA, NewKata(image_name=SHELL)))
     assert steps(engine) == ["disk make", "admin kata", "disk remove"]
     assert engine.volumes_ == {}
 
@@ -140,7 +143,7 @@ def test_a_new_kata_whose_layout_fails_loses_its_volume_and_its_disk() -> None:
 def test_a_new_kata_whose_disk_fails_has_no_volume_and_no_disk() -> None:
     engine = StubEngine(behave=failing("make"))
     with pytest.raises(RunnerError, match="disk step make"):
-        sandbox.new_kata(host_of(engine), Images(engine), Job(KATA, NewKata(image_name=SHELL)))
+        operations.new_kata(host_of(engine), Images(engine), Job(KATA, NewKata(image_name=SHELL)))
     assert steps(engine) == ["disk make", "disk remove"]
     assert engine.volumes_ == {}
 
@@ -148,10 +151,10 @@ def test_a_new_kata_whose_disk_fails_has_no_volume_and_no_disk() -> None:
 def test_a_kata_laid_out_again_keeps_its_volume_when_that_fails() -> None:
     engine = StubEngine()
     host = host_of(engine)
-    sandbox.new_kata(host, Images(engine), Job(KATA, NewKata(image_name=SHELL)))
+    operations.new_kata(host, Images(engine), Job(KATA, NewKata(image_name=SHELL)))
     engine.behave = failing("kata")
     with pytest.raises(RunnerError):
-        sandbox.new_kata(host, Images(engine), Job(KATA, NewKata(image_name=SHELL)))
+        operations.new_kata(host, Images(engine), Job(KATA, NewKata(image_name=SHELL)))
     assert steps(engine) == ["disk make", "admin kata", "admin kata"]
     assert engine.volume(host.volume_name(KATA)) is not None
 

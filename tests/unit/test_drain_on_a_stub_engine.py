@@ -20,12 +20,12 @@ from runner.jobs import Jobs
 from runner.mailbox import Lease, Mailbox
 from runner.models import NewAvatar, NewKata, OldKata, Run
 from runner.settings import Settings
-from worker.colour import COLOUR_RULES_LABEL
-from worker.engine import ContainerSpec, Image, Outcome
-from worker.host import FENCE_LABEL, JOB_LABEL, Host
-from worker.images import Images
-from worker.pipeline import Context, drain, remove_older_fences
-from worker.stub_engine import StubEngine
+from sandbox.engine import ContainerSpec, Image, Outcome
+from sandbox.host import FENCE_LABEL, JOB_LABEL, Host
+from sandbox.images import Images
+from sandbox.stub_engine import StubEngine
+from traffic_lights.rules import COLOUR_RULES_LABEL
+from worker.drain import Context, drain, remove_older_fences
 
 KATA = "Kata0007"
 SHELL = "cyber-dojo-local/shell:latest"
@@ -126,9 +126,9 @@ def test_old_kata_removes_whatever_mounts_the_volume_then_the_volume(
     engine.create_volume(volume, ctx.host.labels(KATA, "kata"))
     foreign = engine.add_container({"someone": "else"}, mounts=(volume,))
     from runner.models import Job
-    from worker import sandbox
+    from sandbox import operations
 
-    assert sandbox.old_kata(ctx.host, ctx.images, Job(KATA, OldKata())) == {}
+    assert operations.old_kata(ctx.host, ctx.images, Job(KATA, OldKata())) == {}
     assert engine.volume(volume) is None and foreign in engine.removed
 
 

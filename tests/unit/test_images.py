@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-import worker.images
+import sandbox.images
 from runner.errors import ImageNotFound
-from worker.colour import COLOUR_RULES_LABEL
-from worker.engine import Image
-from worker.images import Images
-from worker.stub_engine import StubEngine
+from sandbox.engine import Image
+from sandbox.images import Images
+from sandbox.stub_engine import StubEngine
+from traffic_lights.rules import COLOUR_RULES_LABEL
 
 NAME = "cyber-dojo-local/shell"
 RULES = '{"rules": [], "otherwise": "green"}'
@@ -34,7 +34,7 @@ def tagged(engine: StubEngine, image_id: str) -> None:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     now = [1000.0]
-    monkeypatch.setattr(worker.images.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(sandbox.images.time, "monotonic", lambda: now[0])
     return now
 
 
@@ -46,7 +46,7 @@ def test_an_image_name_is_looked_up_again_only_after_the_recheck_interval(
     images = Images(engine)
     assert images.image_id(NAME) == "sha256:one"
     tagged(engine, "sha256:two")  # re-tagged by hand
-    clock[0] += worker.images.IMAGE_RECHECK_S - 1
+    clock[0] += sandbox.images.IMAGE_RECHECK_S - 1
     assert images.image_id(f"{NAME}:latest") == "sha256:one"  # the same name, normalised
     assert engine.calls == 1
     clock[0] += 2

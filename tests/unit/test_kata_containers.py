@@ -12,12 +12,12 @@ from harness.services import free_port
 from runner.mailbox import Mailbox
 from runner.models import Job, Run
 from runner.settings import Settings
-from worker import sandbox
-from worker.engine import ContainerSpec, Image, Outcome
-from worker.host import FENCE_LABEL, ROLE_LABEL, Host
-from worker.kata_containers import IMAGE_LABEL, LIVE_ROLE, KataContainers, Verdict
-from worker.protocol import Frames
-from worker.stub_engine import StubEngine
+from sandbox import operations
+from sandbox.engine import ContainerSpec, Image, Outcome
+from sandbox.host import FENCE_LABEL, ROLE_LABEL, Host
+from sandbox.kata_containers import IMAGE_LABEL, LIVE_ROLE, KataContainers, Verdict
+from sandbox.report import Frames
+from sandbox.stub_engine import StubEngine
 
 SHELL_ID = "sha256:shell"
 
@@ -150,7 +150,7 @@ def test_the_watcher_decides_and_the_report_can_only_be_stricter(
     container_id, _ = live.container_for("Kata0001", spec(live, "Kata0001"))
     engine.verdict = watcher
     job = Job("Kata0001", Run(image_name="cyber-dojo-local/shell:latest"), "lion")
-    sandbox._keep_or_remove(live, job, ran(container_id), report)
+    operations._keep_or_remove(live, job, ran(container_id), report)
     assert (container_id in live_ids(engine)) is kept
     if watcher and report.left_clean and not report.timed_out:
         assert engine.asked[-1][0] == container_id
@@ -161,7 +161,7 @@ def test_a_run_into_a_container_another_process_removed_runs_in_a_new_one(
 ) -> None:
     first, _ = live.container_for("Kata0001", spec(live, "Kata0001"))
     KataContainers(live.host).remove("Kata0001", "idle")  # another worker process
-    outcome = sandbox._exec(
+    outcome = operations._exec(
         live.host, "Kata0001", spec(live, "Kata0001"), b"", 5.0, live, lambda _: True
     )
     assert outcome.container_id in live_ids(engine) and outcome.container_id != first

@@ -7,12 +7,14 @@ import json
 
 import pytest
 
+from sandbox.images import Images
+from sandbox.stub_engine import StubEngine
 from tests.unit.rag_lambdas import LAMBDAS, REFUSED, Lambda
-from worker.colour import BadRules, main, parse_rules
-from worker.images import Images
-from worker.lambdas import Untranslatable, lambda_key, rules_for_lambda, translate
-from worker.ruby_regex import RubyRegexError, python_pattern
-from worker.stub_engine import StubEngine
+from traffic_lights.__main__ import main
+from traffic_lights.errors import BadRules, RubyRegexError, Untranslatable
+from traffic_lights.lambdas import lambda_key, rules_for_lambda, translate
+from traffic_lights.ruby_regex import python_pattern
+from traffic_lights.rules import parse_rules
 
 SAMPLES = [(rag, *sample) for rag in LAMBDAS for sample in rag.samples]
 

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from tests.unit.rag_lambdas import LAMBDAS, Lambda
-from worker.lambdas import translate
+from traffic_lights.lambdas import translate
 
 pytestmark = pytest.mark.skipif(shutil.which("ruby") is None, reason="ruby is not installed")
 

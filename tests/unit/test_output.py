@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.output import cap_text, is_text
+from sandbox.output import cap_text, is_text
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import tarfile
 
-from worker.protocol import (
+from sandbox.report import (
     DELETED_ARGUMENT_BYTES,
     Request,
     parse_frames,

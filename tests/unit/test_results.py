@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from worker.colour import parse_rules
-from worker.protocol import Frames
-from worker.results import run_result
+from sandbox.report import Frames
+from sandbox.results import run_result
+from traffic_lights.rules import parse_rules
 
 RULES = parse_rules(
     {"rules": [{"colour": "green", "status": [0]}, {"colour": "red", "status": [1]}]}

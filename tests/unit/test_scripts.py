@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import re
+from fnmatch import fnmatch
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
-from worker import scripts
-from worker.scripts import Exit
+from sandbox import scripts
+from sandbox.scripts import Exit
 
 SOURCES = ("run.sh", "admin.sh")
 
 
 def source(name: str) -> str:
-    return resources.files("worker").joinpath(name).read_text()
+    return resources.files("sandbox").joinpath(name).read_text()
 
 
 @pytest.mark.parametrize("name", SOURCES)
@@ -26,8 +28,17 @@ def test_a_script_exits_only_with_codes_of_the_table(name: str) -> None:
     assert re.findall(r"\bexit +[1-9][0-9]*", text) == []
 
 
+def test_the_disk_script_exits_with_the_table_s_codes_by_name() -> None:
+    text = source("disk.sh")
+    named = set(re.findall(r"\$\{?EXIT_([A-Z_]+)", text))
+    assert {"NO_DISK_IMAGE", "HOST_FULL", "ATTACHED_TWICE", "NO_STEP"} <= named
+    assert named <= {code.name for code in Exit}
+    assert re.findall(r"\b(?:exit|return) +(?:9[0-9]|1[0-9][0-9])\b", text) == []
+
+
 def test_every_script_runs_after_the_whole_table() -> None:
-    for text in (scripts.RUN_SCRIPT, scripts.ADMIN_SCRIPT):
+    texts = (scripts.RUN_SCRIPT, scripts.ADMIN_SCRIPT, scripts.WATCHER_SCRIPT, scripts.DISK_SCRIPT)
+    for text in texts:
         table = text.splitlines()[1]
         assert table.startswith("readonly ")
         for code in Exit:
@@ -61,3 +72,13 @@ def test_the_preamble_quotes_its_values() -> None:
 def test_the_install_steps_name_this_run_script() -> None:
     assert scripts.kata_step("NOW") == ["kata", "NOW", scripts.RUN_SCRIPT_FILE]
     assert scripts.install_step() == ["script", scripts.RUN_SCRIPT_FILE]
+
+
+def test_make_lint_runs_shellcheck_on_every_shell_script() -> None:
+    root = Path(__file__).resolve().parents[2]
+    lint = (root / "Makefile").read_text().split("\nlint:")[1].split("\n\n")[0]
+    checked = re.findall(r"\S+\.sh", lint)
+    for path in sorted(root.glob("*/*.sh")):
+        written = f".run/shellcheck/{path.name}" if path.parent.name == "sandbox" else None
+        mine = str(path.relative_to(root))
+        assert written in checked or any(fnmatch(mine, pattern) for pattern in checked), mine

@@ -6,9 +6,9 @@ import json
 import logging
 from typing import TypedDict
 
-from worker.colour import ColourRules
-from worker.output import Capped, cap_text, is_text
-from worker.protocol import Frames
+from sandbox.output import Capped, cap_text, is_text
+from sandbox.report import Frames
+from traffic_lights.rules import ColourRules
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Language images on the docker host: the id each name stands for and its colour rules,
 remembered; pulling or updating them.
 
-`python -m worker.images pull NAME` pulls by hand; `POST /images/pull` does it as a job.
+`python -m sandbox.images pull NAME` pulls by hand; `POST /images/pull` does it as a job.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner.errors import BadRules, ImageNotAllowed
+from runner.errors import ImageNotAllowed
 from runner.logs import setup_logging
 from runner.settings import Settings, normalise_image_name
-from worker.colour import COLOUR_RULES_LABEL, ColourRules, parse_rules
-from worker.engine import Engine, Image
-from worker.host import ROLE_LABEL, Host
-from worker.lambdas import LAMBDA_KEY_PREFIX, lambda_key, rules_for_lambda
+from sandbox.engine import Engine, Image
+from sandbox.host import ROLE_LABEL, Host
+from traffic_lights.errors import BadRules
+from traffic_lights.lambdas import LAMBDA_KEY_PREFIX, lambda_key, rules_for_lambda
+from traffic_lights.rules import COLOUR_RULES_LABEL, ColourRules, parse_rules
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ def prepull(settings: Settings) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m worker.images", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sandbox.images", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("pull", help="pull or update an image").add_argument("image_name")
     args = parser.parse_args()

@@ -2,7 +2,7 @@
 
 `Engine` is the interface the rest of the worker uses: containers by label, one container's
 whole life, volumes, images. `DockerEngine` is the real one (the docker SDK, errors converted
-into the runner's); worker/stub_engine.py holds a small fake for the unit tests of the logic
+into the runner's); sandbox/stub_engine.py holds a small fake for the unit tests of the logic
 above it.
 """
 

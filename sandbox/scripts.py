@@ -1,5 +1,5 @@
-"""The shell scripts the worker runs in containers (worker/run.sh, worker/admin.sh,
-worker/watcher.sh), and the exit codes they share with it.
+"""The shell scripts the worker runs in containers (sandbox/run.sh, sandbox/admin.sh,
+sandbox/watcher.sh, sandbox/disk.sh), and the exit codes they share with it.
 
 Each script runs as a preamble rendered here, then the file's text: the preamble assigns every
 exit code of one table, and the paths the script works on, so that a test can point them at a
@@ -16,12 +16,12 @@ from importlib import resources
 from pathlib import Path
 
 from runner.identifiers import SANDBOX_GID
-from worker.limits import BOOKKEEPING
+from sandbox.limits import BOOKKEEPING
 
 
 @unique
 class Exit(IntEnum):
-    """An exit code of run.sh, admin.sh or the launcher, each with one meaning."""
+    """An exit code of run.sh, admin.sh, disk.sh or the launcher, each with one meaning."""
 
     # From 90: clear of a command's own failures (1, 2), of the engine's (125 to 127) and of
     # a signal's (128 + n), so that the worker can tell them apart.
@@ -32,17 +32,23 @@ class Exit(IntEnum):
     NO_SCRIPT = 94  # the launcher: this version of the run script is not in the volume
     NOT_EMPTIED = 95  # admin.sh: the sandbox could not be emptied
     NOT_FILLED = 96  # admin.sh: the files could not be copied into the sandbox
-    NO_STEP = 97  # admin.sh: no such step
+    NO_STEP = 97  # admin.sh, disk.sh: no such step
     NOT_KEPT = 98  # run.sh's drainers: the output could not be kept (no space left)
+    NO_DISK_IMAGE = 99  # disk.sh: the kata's disk image is not there (the kata was never made)
+    HOST_FULL = 100  # disk.sh: the docker host has no room for the kata's disk
+    ATTACHED_TWICE = 101  # disk.sh: the disk image is attached to more than one loop device
 
 
 def preamble(**values: str | int) -> str:
     """Readonly shell variables: EXIT_<NAME> for every exit code, then the values given."""
     codes = " ".join(f"EXIT_{code.name}={code.value}" for code in Exit)
     given = " ".join(f"{name}={shlex.quote(str(value))}" for name, value in values.items())
+    # Three lines always (a script's line is its file's plus 3); a bare `readonly` would list
+    # every readonly variable on stdout.
+    paths = f"readonly {given}" if given else "# no paths: the script takes them as arguments"
     return (
         "# shellcheck disable=SC2034  # every script has the whole table, and uses some of it\n"
-        f"readonly {codes}\nreadonly {given}\n"
+        f"readonly {codes}\n{paths}\n"
     )
 
 
@@ -81,7 +87,7 @@ def admin_script(sandboxes: str = "/sandboxes", staging: str = "/tmp/in") -> str
 
 
 def _text(name: str) -> str:
-    return resources.files("worker").joinpath(name).read_text()
+    return resources.files("sandbox").joinpath(name).read_text()
 
 
 RUN_SCRIPT = run_script()
@@ -97,6 +103,8 @@ RUN_SCRIPT_PATH = f"/sandboxes/.runner/{RUN_SCRIPT_FILE}"
 LAUNCHER = f'[ -r "$1" ] || exit {Exit.NO_SCRIPT.value}; f=$1; shift; . "$f"'
 ADMIN_SCRIPT = admin_script()
 WATCHER_SCRIPT = watcher_script()
+# disk.sh takes its paths as arguments: a kata's disk is made by a helper container of its own.
+DISK_SCRIPT = preamble() + _text("disk.sh")
 
 
 def kata_step(now: str) -> list[str]:
@@ -117,6 +125,7 @@ def write_scripts(folder: Path) -> None:
     (folder / "run.sh").write_text(RUN_SCRIPT)
     (folder / "admin.sh").write_text(ADMIN_SCRIPT)
     (folder / "watcher.sh").write_text(WATCHER_SCRIPT)
+    (folder / "disk.sh").write_text(DISK_SCRIPT)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The bytes that travel to and from the run script (worker/run.sh): pure, no Docker."""
+"""The bytes that travel to and from the run script (sandbox/run.sh): pure, no Docker."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ class Frames:
     unwritten: list[bytes] = field(default_factory=list)
     complete: bool = True
     # The script says it found nothing of the run left outside the sandbox. The learner can
-    # forge it, so it can only make the worker stricter: the watcher decides (sandbox.py).
+    # forge it, so it can only make the worker stricter: the watcher decides (operations.py).
     left_clean: bool = False
 
     @property

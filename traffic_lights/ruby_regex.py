@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import re
 
-
-class RubyRegexError(ValueError):
-    """A Ruby regex this module cannot rewrite with the same meaning."""
-
+from traffic_lights.errors import RubyRegexError
 
 _CARET = r"(?:\A|(?<=\n)(?!\Z))"  # Ruby's ^: at the start, or after a newline not at the end
 _SPACE = r" \t\n\v\f\r"

@@ -1,17 +1,17 @@
 """cyber-dojo's run_cyber_dojo_sh as one job of the avatar its id maps to: the sandbox is
 made exactly the files sent (the kata and the avatar first, when they are missing), then
-cyber-dojo.sh runs as any run does, coloured by the rules of worker/images.py's
+cyber-dojo.sh runs as any run does, coloured by the rules of sandbox/images.py's
 `cyber_dojo_rules` (a lambda translated, never run)."""
 
 from __future__ import annotations
 
 from runner.errors import AvatarNotFound, KataNotFound
 from runner.models import CyberDojoRun, Job, NewAvatar, NewKata, Run
-from worker import sandbox
-from worker.host import Host
-from worker.images import Images
-from worker.kata_containers import KataContainers
-from worker.results import RunResult
+from sandbox import operations
+from sandbox.host import Host
+from sandbox.images import Images
+from sandbox.kata_containers import KataContainers
+from sandbox.results import RunResult
 
 
 def run(
@@ -32,7 +32,7 @@ def run(
         job.job_id,
         job.fence,
     )
-    return sandbox.run(
+    return operations.run(
         host,
         images,
         as_run,
@@ -56,10 +56,10 @@ def make_exact(host: Host, images: Images, job: Job[CyberDojoRun]) -> None:
         job.fence,
     )
     try:
-        sandbox.fill(host, job, request.files)
+        operations.fill(host, job, request.files)
     except KataNotFound:
         kata = Job(job.kata_id, NewKata(image_name=request.image_name), "", job.job_id, job.fence)
-        sandbox.new_kata(host, images, kata)
-        sandbox.new_avatar(host, images, avatar)
+        operations.new_kata(host, images, kata)
+        operations.new_avatar(host, images, avatar)
     except AvatarNotFound:
-        sandbox.new_avatar(host, images, avatar)
+        operations.new_avatar(host, images, avatar)

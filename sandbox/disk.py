@@ -2,7 +2,7 @@
 
 The filesystem lives in a sparse image file in the docker host's `kata_disks_dir`, attached to
 a loop device; the volume (local driver) mounts a link to that device in /dev, which a reboot
-empties. worker/disk.sh makes, attaches and removes disks in a short root container of the
+empties. sandbox/disk.sh makes, attaches and removes disks in a short root container of the
 helper image that has SYS_ADMIN, the loop devices, /dev and the disks folder, and nothing
 else: everything goes through the engine's API, so the engine may be remote.
 """
@@ -13,25 +13,22 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
-from importlib import resources
 from typing import TypeVar
 
 from runner.errors import HostDiskFull, KataNotFound, RunnerError, VolumeNotMountable
 from runner.identifiers import KATA_ID
-from runner.mailbox import Mailbox
-from worker.engine import ContainerSpec, Outcome, Volume
-from worker.host import Host
-from worker.limits import disk_limits
+from sandbox.bookkeeping import Leases, LeaseT
+from sandbox.engine import ContainerSpec, Outcome, Volume
+from sandbox.host import Host
+from sandbox.limits import disk_limits
+from sandbox.scripts import DISK_SCRIPT, Exit
 
 log = logging.getLogger(__name__)
 
-DISK_SCRIPT = resources.files("worker").joinpath("disk.sh").read_text()
 LINKS = "/dev/cyber-dojo-runner"  # the links to the loop devices, one per kata's disk
 FILESYSTEM = "ext2"  # the helper image's (busybox) mke2fs makes no other
 MOUNT_OPTIONS = "nosuid,nodev,discard"  # discard: a deleted file's space goes back to the host
 BLOCK_BYTES = 4096
-NO_IMAGE_EXIT = 96
-HOST_FULL_EXIT = 97
 DEADLINE_S = 60.0
 ORPHANS_EVERY_S = 60.0  # how often each worker looks for disks that have no volume
 
@@ -122,7 +119,7 @@ def remove_all(host: Host) -> int:
     return len(found)
 
 
-def remove_orphans(host: Host, mailbox: Mailbox, wake: Callable[[str], None]) -> list[str]:
+def remove_orphans(host: Host, mailbox: Leases[LeaseT], wake: Callable[[str], None]) -> list[str]:
     """Removes this instance's disks that have no volume (a worker or the engine died while
     it made or removed a kata), each under its kata's lease, as every job of the kata runs:
     never the disk of a kata being made now. The katas whose disks it removed."""
@@ -152,9 +149,9 @@ def remove_orphans(host: Host, mailbox: Mailbox, wake: Callable[[str], None]) ->
 def _disk(host: Host, kata_id: str, step: str, *args: str) -> Outcome:
     outcome = _helper(host, kata_id, [step, name(host, kata_id), *args])
     stderr = outcome.stderr.decode(errors="replace").strip()
-    if outcome.exit_code == NO_IMAGE_EXIT:
+    if outcome.exit_code == Exit.NO_DISK_IMAGE:
         raise KataNotFound(f"kata {kata_id} has no disk image: PUT the kata ({stderr})")
-    if outcome.exit_code == HOST_FULL_EXIT:
+    if outcome.exit_code == Exit.HOST_FULL:
         raise HostDiskFull(f"no room on the docker host for the disk of kata {kata_id}: {stderr}")
     if outcome.exit_code != 0 or outcome.killed:
         raise RunnerError(

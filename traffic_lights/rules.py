@@ -7,26 +7,20 @@ An image carries its rules as JSON in the label COLOUR_RULES_LABEL:
 
 The first rule whose every given condition holds decides the colour (regexes are searched
 with re.MULTILINE); no rule holding gives `otherwise`. Missing or broken rules give `faulty`.
-A rule may also give `when`, a tree of conditions (worker/conditions.py): all, any and not,
-the status, regexes over stdout + stderr joined, captures compared. Translated cyber-dojo
-lambdas (worker/lambdas.py) are rules of this kind.
-
-`python -m worker.colour translate FILE` shows the rules a lambda file translates to;
-`python -m worker.colour colour FILE --stdout F --stderr F --status N` the colour it gives.
+A rule may also give `when`, a tree of conditions (traffic_lights/conditions.py): all, any
+and not, the status, regexes over stdout + stderr joined, captures compared. Translated
+cyber-dojo lambdas (traffic_lights/lambdas.py) are rules of this kind.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from runner.errors import BadRules
-from worker.conditions import Condition, Run, compile_pattern, parse_condition
+from traffic_lights.conditions import Condition, Run, compile_pattern, parse_condition
+from traffic_lights.errors import BadRules
 
 COLOUR_RULES_LABEL = "org.cyber-dojo.runner.colour-rules"
 TRAFFIC_LIGHTS = ("red", "amber", "green")
@@ -112,39 +106,3 @@ def _colour(value: Any) -> str:
 
 def _regex(value: Any) -> re.Pattern[str] | None:
     return None if value is None else compile_pattern(value)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """What the translator makes of a lambda file, and the colour it gives an output."""
-    from worker.lambdas import Untranslatable, lambda_key, translate, translate_document
-
-    parser = argparse.ArgumentParser(prog="python -m worker.colour", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    shown = commands.add_parser("translate", help="print the colour rules of a lambda file")
-    shown.add_argument("file", type=Path)
-    judged = commands.add_parser("colour", help="print the colour a lambda file gives an output")
-    judged.add_argument("file", type=Path)
-    judged.add_argument("--stdout", type=Path, help="a file holding the stdout")
-    judged.add_argument("--stderr", type=Path, help="a file holding the stderr")
-    judged.add_argument("--status", type=int, default=0)
-    args = parser.parse_args(argv)
-    text = args.file.read_text()
-    try:
-        if args.command == "translate":
-            print(json.dumps(translate_document(text), indent=2))
-            print(
-                f"an operator's rules for this lambda go under {lambda_key(text)}", file=sys.stderr
-            )
-            return 0
-        rules = translate(text)
-    except Untranslatable as error:
-        print(f"faulty: {error}")
-        return 1
-    stdout = args.stdout.read_text(errors="replace") if args.stdout else ""
-    stderr = args.stderr.read_text(errors="replace") if args.stderr else ""
-    print(rules.colour(stdout, stderr, args.status))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

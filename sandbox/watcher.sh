@@ -1,5 +1,5 @@
 # The watcher: the own process of a kata's live container, root, under the engine's init. It
-# runs after the preamble worker/scripts.py puts before it: where it reads the processes
+# runs after the preamble sandbox/scripts.py puts before it: where it reads the processes
 # ($PROC) and the cgroups ($CGROUP), and the places outside the sandboxes a run can write
 # ($SCRATCH).
 # It waits on its stdin, which only the worker reaches (the engine's attach stream: a run's

@@ -10,9 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-
-class Untranslatable(ValueError):
-    """A lambda this runner cannot turn into colour rules; the message says why."""
+from traffic_lights.errors import Untranslatable
 
 
 @dataclass(frozen=True)

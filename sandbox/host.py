@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from runner.settings import Settings
-from worker.engine import Container, DockerEngine, Engine
+from sandbox.engine import Container, DockerEngine, Engine
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ after a run that left anything behind outside its sandbox (a process, a file, an
 was killed for memory, timed out or was still running at the deadline, the container is
 removed and the next run gets a new one.
 
-Whether a container may serve again is decided by its watcher (worker/watcher.sh), the
+Whether a container may serve again is decided by its watcher (sandbox/watcher.sh), the
 container's own root process, never by the run's report: the run script runs as the
 learner's uid, which can kill it, ptrace it or write its stdout. The worker asks the watcher
 over the engine's attach stream after every run; anything but a clean answer removes it.
@@ -16,10 +16,10 @@ Which container serves a kata is the engine's to say (the containers labelled wi
 and the live role): a worker process remembers the id of the last one it used, and forgets it
 as soon as the engine says it is gone or stopped, whoever removed or stopped it.
 
-Which katas have one is in Redis (live_katas, by the time of their last run), so that idle
-ones are removed after RUNNER_KATA_IDLE_S and the least recently used is evicted when the
-host holds RUNNER_MAX_LIVE_KATAS. Removing one takes the kata's lease, as every job does: a
-run is never in the container being removed.
+Which katas have one is in the shared bookkeeping (a LiveBook of sandbox/bookkeeping.py, in
+Redis: by the time of their last run), so that idle ones are removed after RUNNER_KATA_IDLE_S
+and the least recently used is evicted when the host holds RUNNER_MAX_LIVE_KATAS. Removing
+one takes the kata's lease, as every job does: a run is never in the container being removed.
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from runner import metrics
 from runner.errors import RunnerError
-from runner.mailbox import Mailbox
-from worker.engine import Container, ContainerSpec
-from worker.host import FENCE_LABEL, ROLE_LABEL, RUNNER_LABEL, Host
-from worker.scripts import WATCHER_SCRIPT
+from sandbox.bookkeeping import LiveBook
+from sandbox.engine import Container, ContainerSpec
+from sandbox.host import FENCE_LABEL, ROLE_LABEL, RUNNER_LABEL, Host
+from sandbox.scripts import WATCHER_SCRIPT
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,17 @@ class KataContainers:
     """The live kata containers of one docker host, as one worker process uses them."""
 
     host: Host
-    mailbox: Mailbox | None = None  # None: no idle or LRU bookkeeping (tests of one kata)
+    mailbox: LiveBook[Any] | None = None  # None: no idle or LRU bookkeeping (tests of one kata)
     wake: Callable[[str], None] = lambda kata_id: None
     _known: dict[str, tuple[str, str]] = field(default_factory=dict)  # kata: (id, image id)
+
+    @classmethod
+    def of(
+        cls, host: Host, book: LiveBook[Any], wake: Callable[[str], None]
+    ) -> KataContainers | None:
+        """The host's live kata containers when its settings run katas in them; None when
+        every run gets a fresh container."""
+        return cls(host, book, wake) if host.settings.run_container == "kata" else None
 
     def container_for(self, kata_id: str, run: ContainerSpec) -> tuple[str, bool]:
         """The id of the kata's live container for run's image, made if needed, and

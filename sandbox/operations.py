@@ -27,17 +27,16 @@ from runner.errors import (
 )
 from runner.identifiers import SANDBOX_GID, avatar_uid, check_kata_id
 from runner.models import Job, NewAvatar, NewKata, OldAvatar, OldKata, PullImage, Run
-from worker import disk
-from worker import images as image_ops
-from worker.colour import ColourRules
-from worker.engine import ContainerSpec, Outcome
-from worker.host import Host
-from worker.images import Images
-from worker.kata_containers import KataContainers
-from worker.limits import admin_limits, run_limits
-from worker.protocol import Frames, parse_frames, request_tar, run_request, tar_of
-from worker.results import RunResult, run_result
-from worker.scripts import (
+from sandbox import disk
+from sandbox import images as image_ops
+from sandbox.engine import ContainerSpec, Outcome
+from sandbox.host import Host
+from sandbox.images import Images
+from sandbox.kata_containers import KataContainers
+from sandbox.limits import admin_limits, run_limits
+from sandbox.report import Frames, parse_frames, request_tar, run_request, tar_of
+from sandbox.results import RunResult, run_result
+from sandbox.scripts import (
     ADMIN_SCRIPT,
     LAUNCHER,
     RUN_SCRIPT,
@@ -47,6 +46,7 @@ from worker.scripts import (
     install_step,
     kata_step,
 )
+from traffic_lights.rules import ColourRules
 
 log = logging.getLogger(__name__)
 

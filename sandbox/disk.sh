@@ -1,6 +1,7 @@
 # The disk script: a kata's disk, a sparse ext2 image file attached to a loop device and
 # named by a link in /dev, in a short root container with the docker host's /dev and its
-# folder of disk images (ARCHITECTURE.md, "A disk per kata").
+# folder of disk images (ARCHITECTURE.md, "A disk per kata"). It runs after the preamble
+# sandbox/scripts.py puts before it: the exit codes (EXIT_...).
 # Usage: disk.sh STEP DISKS LINKS NAME [BYTES BYTES_PER_INODE]
 set -u
 step=$1 disks=$2 links=$3 name=$4
@@ -36,12 +37,13 @@ attach_free() {
 # Attaches the image unless it is attached, then points the link at its loop device. The
 # volume mounts the link, never /dev/loopN: a freed loopN is soon another kata's.
 attach() {
-  [ -f "$image" ] || { echo "no disk image $image" >&2; return 96; }
+  [ -f "$image" ] || { echo "no disk image $image" >&2; return "$EXIT_NO_DISK_IMAGE"; }
   found=$(loops)
   [ -n "$found" ] || { attach_free && found=$(loops); } || return 1
   [ -n "$found" ] || { echo "no loop device lists $image" >&2; return 1; }
   [ "$(printf '%s\n' "$found" | wc -l)" = 1 ] ||
-    { echo "$image is attached more than once: $(echo "$found" | tr '\n' ' ')" >&2; return 98; }
+    { echo "$image is attached more than once: $(echo "$found" | tr '\n' ' ')" >&2
+      return "$EXIT_ATTACHED_TWICE"; }
   mkdir -p "$links" &&
   ln -sfn "$found" "$link.new" &&
   mv -f "$link.new" "$link"
@@ -59,7 +61,8 @@ case $step in
     mkdir -p "$disks" || exit 1
     free_kib=$(df -Pk "$disks" | awk 'NR == 2 { print $4 }')
     [ "$((free_kib * 1024))" -ge "$5" ] ||
-      { echo "$disks has $free_kib KiB free, less than a disk of $5 bytes" >&2; exit 97; }
+      { echo "$disks has $free_kib KiB free, less than a disk of $5 bytes" >&2
+        exit "$EXIT_HOST_FULL"; }
     # Whole or nothing: a disk that is not attached and linked is no kata's, and would
     # hold the host's space and a loop device for good.
     { truncate -s "$5" "$image.part" &&
@@ -73,5 +76,5 @@ case $step in
   list)  # the images (whole or part made), links and loop devices whose name starts with NAME
     ls -d "$disks/$name"*.img "$disks/$name"*.img.part "$links/$name"* 2>/dev/null
     losetup -a | grep -F "$disks/$name" || true ;;
-  *) echo "disk.sh: no step $step" >&2; exit 2 ;;
+  *) echo "disk.sh: no step $step" >&2; exit "$EXIT_NO_STEP" ;;
 esac

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from runner.errors import ContainerGone, ImageNotFound, VolumeInUse
 from runner.settings import normalise_image_name
-from worker.engine import Container, ContainerSpec, Image, Outcome, Volume
+from sandbox.engine import Container, ContainerSpec, Image, Outcome, Volume
 
 Behaviour = Callable[[ContainerSpec, bytes], Outcome]
 

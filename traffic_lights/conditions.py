@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from runner.errors import BadRules
+from traffic_lights.errors import BadRules
 
 TEXTS = ("stdout", "stderr", "output")
 _OPS: dict[str, Callable[[Any, Any], bool]] = {

@@ -2,11 +2,11 @@
 
 A start-point's `manifest.rag_lambda` (or an older image's /usr/local/bin/red_amber_green.rb)
 is Ruby: `lambda { |stdout, stderr, status| ... }` giving :red, :amber or :green. This module
-reads it (worker/ruby_syntax.py), follows its statements symbolically and writes the ordered
-rules that give the same colour for every output: a `return :c if cond` is a rule whose
+reads it (traffic_lights/ruby_syntax.py), follows its statements symbolically and writes the
+ordered rules that give the same colour for every output: a `return :c if cond` is a rule whose
 condition is cond and every condition that had to fail to reach it. Loops over word lists are
-unrolled, regexes rewritten for Python (worker/ruby_regex.py). What it cannot follow exactly is
-refused with Untranslatable and the reason; such a lambda's runs are `faulty`.
+unrolled, regexes rewritten for Python (traffic_lights/ruby_regex.py). What it cannot follow
+exactly is refused with Untranslatable and the reason; such a lambda's runs are `faulty`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from runner.errors import BadRules
-from worker.colour import TRAFFIC_LIGHTS, ColourRules, parse_rules
-from worker.ruby_regex import RubyRegexError, python_pattern
-from worker.ruby_syntax import Node, Untranslatable, parse_lambda
+from traffic_lights.errors import BadRules, RubyRegexError, Untranslatable
+from traffic_lights.ruby_regex import python_pattern
+from traffic_lights.ruby_syntax import Node, parse_lambda
+from traffic_lights.rules import TRAFFIC_LIGHTS, ColourRules, parse_rules
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 # The run script. It runs inside the run container, as the avatar's uid, with a POSIX sh,
-# after the preamble worker/scripts.py puts before it: the exit codes (EXIT_...), the run's
+# after the preamble sandbox/scripts.py puts before it: the exit codes (EXIT_...), the run's
 # bookkeeping folder ($WORK, in a tmpfs of its own: the learner's /tmp filling up does not fill
 # it), where the processes ($PROC) and the memory cgroup ($CGROUP) are read, and the places
 # outside the sandbox a run can write ($SCRATCH), emptied after the run.
@@ -12,7 +12,7 @@
 #           filename to delete, when there are more than arguments can hold) and
 #           `files/<filename>...`.
 # Both are unpacked into the bookkeeping, then copied into the sandbox.
-# stdout: the report (worker/protocol.py): headers, each a kind letter, a name, NUL, a size and
+# stdout: the report (sandbox/report.py): headers, each a kind letter, a name, NUL, a size and
 #         a newline; an end header `.`; then the contents of the headers, in their order.
 #         Every step of its own work that fails is named in a fault header (F) instead of
 #         being silently missing from the report: the worker makes the run faulty.

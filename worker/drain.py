@@ -1,4 +1,5 @@
-"""Draining a kata's mailbox and sweeping stranded katas: the logic behind the tasks."""
+"""Draining a kata's mailbox: its jobs one at a time, in order, under its lease; the logic
+behind the drain task."""
 
 from __future__ import annotations
 
@@ -19,29 +20,18 @@ from runner import metrics
 from runner.clock import now_iso
 from runner.errors import InvalidRequest, RunnerError, Unavailable
 from runner.logs import job_context
-from runner.mailbox import JobInput, Lease, Mailbox
-from runner.models import REQUESTS, Job
+from runner.mailbox import JobInput, Lease, Mailbox, host_mailbox
+from runner.models import Job
 from runner.settings import Settings
-from runner.store import connect_redis, redis_errors
-from worker import cyber_dojo, sandbox
-from worker.host import FENCE_LABEL, Host
-from worker.images import Images
-from worker.kata_containers import KataContainers
+from runner.store import redis_errors
+from sandbox.host import FENCE_LABEL, Host
+from sandbox.images import Images
+from sandbox.kata_containers import KataContainers
+from worker.kinds import KINDS
 
 log = logging.getLogger(__name__)
 
 Wake = Callable[[str], None]
-
-# The kata record's time each successful job sets.
-KATA_EFFECT = {
-    "pull_image": "",
-    "new_kata": "hello_at",
-    "new_avatar": "hello_at",
-    "run": "run_at",
-    "cyber_dojo_run": "run_at",
-    "old_kata": "forget",
-    "old_avatar": "",
-}
 
 
 @dataclass
@@ -64,7 +54,7 @@ class Context:
         """A context on the docker engine and the Redis that the settings name."""
         mailbox = host_mailbox(settings)
         host = Host.connect(settings)
-        live = KataContainers(host, mailbox, wake) if settings.run_container == "kata" else None
+        live = KataContainers.of(host, mailbox, wake)
         return cls(
             host=host,
             images=Images.of(host),
@@ -75,17 +65,6 @@ class Context:
         )
 
 
-def host_mailbox(settings: Settings) -> Mailbox:
-    """The mailbox on the settings' Redis, as a worker of the settings' host uses it."""
-    return Mailbox(
-        connect_redis(settings.redis_url),
-        lease_ttl_s=settings.lease_ttl_s,
-        job_ttl_s=settings.job_ttl_s,
-        host_name=settings.host_name,
-        host_lost_s=settings.host_lost_s,
-    )
-
-
 def drain(ctx: Context, kata_id: str) -> int:
     """Runs up to drain_batch jobs of the kata in order, if its lease is free; returns how many."""
     placed = ctx.mailbox.hosts.kata_host(kata_id)
@@ -93,7 +72,7 @@ def drain(ctx: Context, kata_id: str) -> int:
         # A stale message (this host was lost, and the kata placed anew): not this host's.
         log.info("kata %s is placed on host %s: not drained here", kata_id, placed)
         return 0
-    if not ctx.mailbox.has_work(kata_id):
+    if not ctx.mailbox.clear_woken_and_has_work(kata_id):
         return 0  # a wake-up after an earlier drain took the jobs
     lease = ctx.mailbox.acquire(kata_id, ctx.holder)
     if lease is None:
@@ -161,7 +140,7 @@ def run_job(ctx: Context, lease: Lease, job_id: str) -> str | None:
             state=state,
             result="" if result is None else json.dumps(result),
             error="" if error is None else json.dumps(error),
-            kata_effect=KATA_EFFECT[got.kind] if state == "done" else "",
+            kata_effect=KINDS[got.kind].kata_effect if state == "done" else "",
         )
         if not recorded:
             log.error(
@@ -214,12 +193,13 @@ def _execute(
     started = time.monotonic()
     try:
         job = _job(ctx, lease, job_id, got)
-        if got.kind in RUNS:
+        kind = KINDS[got.kind]
+        if kind.runs:
             # The run time goes into the volume at most once an interval for the service.
             due = _run_at_due(ctx, lease.kata_id)
-            result: Any = RUNS[got.kind](ctx.host, ctx.images, job, live=ctx.live, write_run_at=due)
+            result: Any = kind.operation(ctx.host, ctx.images, job, live=ctx.live, write_run_at=due)
         else:
-            result = OPERATIONS[got.kind](ctx.host, ctx.images, job)
+            result = kind.operation(ctx.host, ctx.images, job)
             if got.kind == "old_kata" and ctx.live is not None:
                 ctx.live.dropped(lease.kata_id)  # its containers went with it
     except RunnerError as failure:
@@ -234,7 +214,7 @@ def _execute(
             None,
             {"code": "internal", "message": f"{type(failure).__name__}: {failure}"},
         )
-    if got.kind in RUNS:
+    if KINDS[got.kind].runs:
         metrics.RUN_DURATION.observe(time.monotonic() - started)
         colour, took_ms = result["colour"], result["duration_ms"]
         log.debug("job %s %s: %s in %d ms", job_id, got.kind, colour, took_ms)
@@ -256,24 +236,12 @@ def _run_at_due(ctx: Context, kata_id: str) -> bool:
 def _job(ctx: Context, lease: Lease, job_id: str, got: JobInput) -> Job[Any]:
     """The job, its request parsed again by the model that the API parsed it with."""
     try:
-        request = REQUESTS[got.kind].model_validate_json(
+        request = KINDS[got.kind].request.model_validate_json(
             got.payload, context={"settings": ctx.settings}
         )
     except ValidationError as error:
         raise InvalidRequest(f"the stored request of job {job_id} is not valid: {error}") from error
     return Job(lease.kata_id, request, got.avatar_name, job_id, lease.fence)
-
-
-# The job kinds that run cyber-dojo.sh.
-RUNS: dict[str, Callable[..., Any]] = {"run": sandbox.run, "cyber_dojo_run": cyber_dojo.run}
-
-OPERATIONS: dict[str, Callable[[Host, Images, Job[Any]], Any]] = {
-    "pull_image": sandbox.pull_image,
-    "new_kata": sandbox.new_kata,
-    "old_kata": sandbox.old_kata,
-    "new_avatar": sandbox.new_avatar,
-    "old_avatar": sandbox.old_avatar,
-}
 
 
 def remove_older_fences(host: Host, kata_id: str, fence: int) -> int:
@@ -312,34 +280,3 @@ def heartbeat(mailbox: Mailbox, lease: Lease) -> Iterator[threading.Event]:
     finally:
         stop.set()
         thread.join()
-
-
-def sweep(mailbox: Mailbox, wake: Wake, live_s: float = 15.0) -> dict[str, int]:
-    """Fails orphaned in-flight jobs and re-wakes katas whose queue waits with no holder;
-    ends every job of a lost host's katas host_lost. A kata whose host has no live worker
-    (heartbeat older than live_s) waits: it is either back soon or lost."""
-    counts = {"examined": 0, "orphans": 0, "woken": 0, "host_lost": 0}
-    ages = mailbox.hosts.ages()
-    for kata_id in mailbox.active_katas():
-        counts["examined"] += 1
-        host = mailbox.hosts.kata_host(kata_id) if ages else None
-        age = ages.get(host or "")
-        if host is not None and age is not None and age > mailbox.hosts.lost_s:
-            ended = mailbox.hosts.fail_lost(kata_id, host, now_iso())
-            if ended > 0:
-                log.warning("kata %s: %d job(s) ended: host %s is lost", kata_id, ended, host)
-                metrics.ERRORS.labels("host_lost").inc(ended)
-                counts["host_lost"] += ended
-            continue
-        if age is not None and age > live_s:
-            continue
-        lost = mailbox.fail_orphans(kata_id, now_iso())
-        if lost > 0:
-            log.warning("kata %s: %d job(s) of a lost worker failed", kata_id, lost)
-            metrics.ERRORS.labels("worker_lost").inc(lost)
-            counts["orphans"] += lost
-        if lost > 0 or mailbox.needs_drain(kata_id):
-            # Woken even with an empty queue after orphans: the drain removes their containers.
-            wake(kata_id)
-            counts["woken"] += 1
-    return counts

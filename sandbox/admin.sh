@@ -1,5 +1,5 @@
 # The admin script: short steps on a kata's volume, in a container of the helper image, after
-# the preamble worker/scripts.py puts before it: the exit codes (EXIT_...), the volume's mount
+# the preamble sandbox/scripts.py puts before it: the exit codes (EXIT_...), the volume's mount
 # ($SANDBOXES), its .runner folder ($RUNNER_FOLDER), the sandboxes' group ($SANDBOX_GID) and a
 # staging folder in the container's own /tmp ($STAGING).
 # Usage: admin.sh STEP ARGS. Steps marked (root) run as root; the others as the avatar's uid.

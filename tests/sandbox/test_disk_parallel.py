@@ -51,12 +51,25 @@ while not stop:
 
 
 @pytest.fixture
-def small(host: Host, images: Images) -> Ops:
-    """The operations of the session's runner instance with a small disk per kata."""
+def small(host: Host, images: Images) -> Iterator[Ops]:
+    """The operations of a runner instance of this module's own, with a small disk per kata:
+    the session's stack runs a worker of the session's instance on another Redis, whose sweep
+    would take the disks these tests leave without a volume for a while (one Redis an
+    instance, in any real deployment)."""
     settings = Settings(
-        instance=host.settings.instance, kata_disk_bytes=BOUND, kata_disk_inodes=1024
+        instance=f"{host.settings.instance}d", kata_disk_bytes=BOUND, kata_disk_inodes=1024
     )
-    return Ops(Host(settings, host.engine), images)
+    own = Host(settings, host.engine)
+    yield Ops(own, images)
+    containers = own.engine.containers(own.ours())
+    volumes = own.engine.volumes(prefix=f"{settings.instance}-")
+    left = disk.leftovers(own)
+    for container in containers:
+        own.engine.remove_container(container.id)
+    for volume in volumes:
+        own.engine.remove_volume(volume.name)
+    disk.remove_all(own)
+    assert (containers, volumes, left) == ([], [], [])
 
 
 @pytest.fixture

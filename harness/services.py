@@ -28,6 +28,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
     give_up = time.monotonic() + timeout_s
     while time.monotonic() < give_up:

@@ -25,6 +25,7 @@ from harness.engines import DockerEngineProcess
 from harness.services import (
     RedisServer,
     Service,
+    alive,
     celery_beat,
     celery_worker,
     free_port,
@@ -241,15 +242,6 @@ def session_members(session: int) -> list[int]:
                 return []
             members.append(int(entry.name))
     return members
-
-
-def alive(pid: int) -> bool:
-    """Whether the process runs (a zombie has ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def naming(text: str) -> list[int]:

@@ -19,7 +19,7 @@ import pytest
 import redis
 import requests
 
-from harness.services import RedisServer, Service, free_port, gunicorn, wait_for
+from harness.services import RedisServer, Service, alive, free_port, gunicorn, wait_for
 from runner import keys
 from tests.conftest import SHELL
 
@@ -241,15 +241,6 @@ def test_an_instance_given_a_control_socket_has_it_alone(
         assert api.healthz_s() < HEALTHY_S
     finally:
         other.service.stop()
-
-
-def alive(pid: int) -> bool:
-    """Whether the process runs (a zombie has ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def children(pid: int) -> list[int]:

@@ -11,9 +11,10 @@ import pytest
 
 from sandbox.host import Host
 from sandbox.images import Images
-from sandbox.kata_containers import LIVE_ROLE, KataContainers
+from sandbox.kata_containers import KataContainers
 from tests.conftest import PYTHON, SHELL, new_kata_id, sdk
 from tests.sandbox.conftest import Ops
+from tests.sandbox.test_kata_container import live_container
 
 # A whole report that says the run was clean, written into the run script's own stdout.
 FORGE = (
@@ -66,16 +67,6 @@ def live(request: pytest.FixtureRequest, host: Host, images: Images) -> Iterator
 def run(ops: Ops, kata_id: str, script: str, avatar: str = "lion") -> dict[str, object]:
     image: str = ops.image  # type: ignore[attr-defined]
     return dict(ops.run(kata_id, avatar, image, {"cyber-dojo.sh": script}, max_seconds=5))
-
-
-def live_container(ops: Ops, kata_id: str) -> str | None:
-    found = [
-        c.id
-        for c in ops.host.kata_containers(kata_id)
-        if c.labels.get("org.cyber-dojo.runner.role") == LIVE_ROLE
-    ]
-    assert len(found) <= 1, found
-    return found[0] if found else None
 
 
 def assert_tiger_sees_nothing_of_lion(ops: Ops, kata_id: str) -> None:

@@ -25,7 +25,6 @@ from runner import keys, metrics
 from runner.errors import InvalidRequest, RunnerError, TooLarge
 from runner.identifiers import cyber_dojo_sandbox
 from runner.jobs import MAX_WAIT_S
-from runner.keys import IMAGES_QUEUE
 from runner.models import CyberDojoRun, PullImage, Request
 from runner.settings import normalise_image_name
 from runner.store import redis_errors
@@ -301,7 +300,7 @@ class _Pulls:
         return job is not None and job["state"] in ("queued", "running")
 
     def check(self, pull: PullImage, wait_s: float) -> str:
-        """`pulled` when the image is on the host, else `pulling` (a pull is going)."""
+        """`pulled` when the image is on the live hosts, else `pulling` (a pull is going)."""
         job = self._job(pull.image_name)
         if job is None or job["state"] == "failed":
             job_id = self.start(pull)
@@ -309,8 +308,8 @@ class _Pulls:
         return "pulled" if job is not None and job["state"] == "done" else "pulling"
 
     def start(self, pull: PullImage) -> str:
-        """Starts a pull of the image (a pull_image job that pulls only when it is missing),
-        unless one is going; the id of the job that stands for it."""
+        """Starts a pull of the image on every live host (a pull_image job that pulls only
+        where it is missing), unless one is going; the id of the job that stands for it."""
         key = _pull_key(pull.image_name)
         jobs = self.current.jobs
         going = self._job_id(pull.image_name)
@@ -318,7 +317,8 @@ class _Pulls:
             job = jobs.get(going)
             if job is not None and job["state"] in ("queued", "running"):
                 return going
-        submitted = jobs.submit("pull_image", IMAGES_QUEUE, None, pull)
+        # As POST /images/pull: a pull on every live host, ended with the last of them.
+        submitted = jobs.submit_pull(pull)
         metrics.JOBS_ACCEPTED.labels(submitted.kind).inc()
         with redis_errors():
             jobs.redis.set(key, submitted.job_id, ex=PULL_MARK_TTL_S)

@@ -63,7 +63,11 @@ def _job(
         "summary": summary,
         "parameters": params,
         "responses": {
-            "202": {"description": "accepted", "content": _json(Accepted)},
+            "202": {
+                "description": "accepted: queued, or failed at once (host_lost) when the "
+                "kata's host is lost",
+                "content": _json(Accepted),
+            },
             **_errors(400, 401, 413, 415, 429, 503),
         },
     }

@@ -3,36 +3,29 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from runner.errors import JOB_ERROR_CODES
+from runner.jobs import AcceptedState, JobState
 
 
 class Accepted(BaseModel):
-    """The 202 answer to a job submission."""
+    """The 202 answer to a job submission: queued, or failed at once (its kata's host is
+    lost)."""
 
     job_id: str
     kind: str
     kata_id: str | None
-    state: Literal["queued"]
+    state: AcceptedState
     url: str
 
 
 class JobError(BaseModel):
     """Why a job failed."""
 
-    code: Literal[
-        "kata_not_found",
-        "avatar_not_found",
-        "image_not_found",
-        "docker_unavailable",
-        "kata_disk_full",
-        "host_disk_full",
-        "invalid_request",
-        "image_not_allowed",
-        "worker_lost",
-        "internal",
-    ]
+    code: str = Field(json_schema_extra={"enum": list(JOB_ERROR_CODES)})
     message: str
 
 
@@ -43,7 +36,7 @@ class Job(BaseModel):
     kind: str
     kata_id: str | None
     avatar_name: str | None
-    state: Literal["queued", "running", "done", "failed"]
+    state: JobState
     submitted_at: str
     started_at: str | None
     finished_at: str | None

@@ -43,6 +43,7 @@ class KataRecord(TypedDict):
     """What the runner knows of a kata."""
 
     kata_id: str
+    host: str | None  # the docker host the kata is placed on; its jobs all run there
     hello_at: str | None
     run_at: str | None
     queued: int

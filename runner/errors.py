@@ -98,6 +98,18 @@ class DockerUnavailable(RunnerError):
     code = "docker_unavailable"
 
 
+class HostLost(RunnerError):
+    """The kata's docker host has had no live worker for too long: its volume is lost."""
+
+    code = "host_lost"
+
+
+class WorkerLost(RunnerError):
+    """The worker died while running the job, or could not record its end within its lease."""
+
+    code = "worker_lost"
+
+
 class ContainerGone(RunnerError):
     """The container to run in is no longer on the engine (removed by another process)."""
 
@@ -124,3 +136,21 @@ class HostDiskFull(RunnerError):
     """The docker host has less free space than a new kata's disk may fill."""
 
     code = "host_disk_full"
+
+
+# The errors a failed job may carry, in API.md's order: their codes are the job error codes
+# of API.md's table and of /openapi.json. RunnerError itself stands for anything else.
+JOB_ERRORS: tuple[type[RunnerError], ...] = (
+    KataNotFound,
+    AvatarNotFound,
+    ImageNotFound,
+    DockerUnavailable,
+    KataDiskFull,
+    HostDiskFull,
+    HostLost,
+    WorkerLost,
+    InvalidRequest,
+    ImageNotAllowed,
+    RunnerError,
+)
+JOB_ERROR_CODES: tuple[str, ...] = tuple(error.code for error in JOB_ERRORS)

@@ -9,6 +9,7 @@ import json
 import redis
 
 from runner import keys
+from runner.errors import HostLost
 
 # A job of an image pull on one host (a child of the pull the API answered) ended: records it
 # in its parent, and ends the parent with the last child; and fail_job, which fails one job
@@ -117,7 +118,7 @@ return 1
 
 HOST_LOST = json.dumps(
     {
-        "code": "host_lost",
+        "code": HostLost.code,
         "message": (
             "the kata's docker host has had no live worker for longer than RUNNER_HOST_LOST_S; "
             "its volume is lost: PUT the kata again (new_kata, new_avatar) to place it anew"

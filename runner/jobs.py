@@ -9,7 +9,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 import redis
 
@@ -22,6 +22,13 @@ from runner.models import PullImage, Request
 from runner.placement import SUBMIT
 from runner.settings import Settings
 from runner.store import connect_redis, redis_errors
+
+# A job's states (API.md, "Jobs"); a submission is answered queued, or failed at once when
+# its kata's host is lost.
+JobState = Literal["queued", "running", "done", "failed"]
+AcceptedState = Literal["queued", "failed"]
+JOB_STATES: tuple[str, ...] = get_args(JobState)
+ENDED: tuple[JobState, ...] = ("done", "failed")
 
 MAX_WAIT_S = 30  # the longest ?wait= of GET /jobs/{id}
 # How long a sent drain message stands for the submissions after it: past this, a submission
@@ -55,11 +62,12 @@ class Submitted:
     def answer(self) -> dict[str, str | None]:
         """The body of API.md's 202 answer."""
         url = f"/jobs/{self.job_id}"
+        state: AcceptedState = "failed" if self.lost else "queued"
         return {
             "job_id": self.job_id,
             "kind": self.kind,
             "kata_id": None if is_images_queue(self.kata_id) else self.kata_id,
-            "state": "failed" if self.lost else "queued",
+            "state": state,
             "url": url,
         }
 
@@ -240,7 +248,7 @@ class Jobs:
         waiter in turn and leaves the element for the next.
         """
         job = self.get(job_id)
-        if job is None or job["state"] in ("done", "failed") or wait_s <= 0:
+        if job is None or job["state"] in ENDED or wait_s <= 0:
             return job
         with redis_errors():
             # Redis takes a fractional timeout; redis-py's annotation says int.

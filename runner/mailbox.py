@@ -22,6 +22,7 @@ import redis
 
 from runner import keys
 from runner.clock import epoch
+from runner.errors import WorkerLost
 from runner.hostbook import CHILD_ENDED, HostBook
 from runner.settings import Settings
 from runner.store import connect_redis
@@ -130,7 +131,7 @@ return #ids
 
 WORKER_LOST = json.dumps(
     {
-        "code": "worker_lost",
+        "code": WorkerLost.code,
         "message": (
             "the worker died while running the job, or could not record its end within its "
             "lease (Redis unreachable for longer); it was not retried"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,32 @@ def test_an_image_pull_pulls_on_every_live_host(two_hosts: TwoHosts, tmp_path: P
             "a": {"state": "done", "digest": result["digest"]},
             "b": {"state": "done", "digest": result["digest"]},
         }
+        for host in two_hosts.hosts.values():
+            assert sdk(host).api.images(name=image.rsplit(":", 1)[0])
+    finally:
+        registry.stop()
+        for host in two_hosts.hosts.values():
+            for leftover in sdk(host).api.images(name=image.rsplit(":", 1)[0]) if image else []:
+                sdk(host).api.remove_image(leftover["Id"], force=True)
+
+
+def test_cyber_dojos_pull_image_pulls_on_every_live_host(
+    two_hosts: TwoHosts, tmp_path: Path
+) -> None:
+    # The protocol is served beside the API, which has no token here.
+    stack = replace(two_hosts.stack, cyber_dojo_url=two_hosts.stack.url)
+    registry = Registry(tmp_path)
+    image = ""
+    try:
+        image = push_version(two_hosts.hosts["a"], registry, "8")
+        call = {"id": "a1B2c3-0", "image_name": image}
+
+        def pulled() -> bool:
+            answer = stack.cyber_dojo("pull_image", call).json()["pull_image"]
+            assert answer in ("pulling", "pulled")
+            return bool(answer == "pulled")
+
+        wait_for(pulled, 60, "cyber-dojo's pull_image answers pulled")
         for host in two_hosts.hosts.values():
             assert sdk(host).api.images(name=image.rsplit(":", 1)[0])
     finally:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -84,20 +86,15 @@ def test_a_draining_host_gets_no_new_kata_and_its_katas_keep_running(
     delete(two_hosts, kept, *others)
 
 
-def test_an_image_pull_pulls_on_every_live_host(two_hosts: TwoHosts, tmp_path: Path) -> None:
+@contextmanager
+def pushed(two_hosts: TwoHosts, tmp_path: Path, version: str) -> Iterator[str]:
+    """A new version of an image, in a registry of its own; its copies go from both hosts
+    after."""
     registry = Registry(tmp_path)
     image = ""
     try:
-        image = push_version(two_hosts.hosts["a"], registry, "7")
-        pulled = two_hosts.stack.done("POST", "/images/pull", {"image_name": image})
-        result = pulled["result"]
-        assert result["image_name"] == image and result["digest"].startswith("sha256:")
-        assert result["hosts"] == {
-            "a": {"state": "done", "digest": result["digest"]},
-            "b": {"state": "done", "digest": result["digest"]},
-        }
-        for host in two_hosts.hosts.values():
-            assert sdk(host).api.images(name=image.rsplit(":", 1)[0])
+        image = push_version(two_hosts.hosts["a"], registry, version)
+        yield image
     finally:
         registry.stop()
         for host in two_hosts.hosts.values():
@@ -105,15 +102,30 @@ def test_an_image_pull_pulls_on_every_live_host(two_hosts: TwoHosts, tmp_path: P
                 sdk(host).api.remove_image(leftover["Id"], force=True)
 
 
+def on_both(two_hosts: TwoHosts, image: str) -> bool:
+    """Whether both hosts' engines hold the image."""
+    repository = image.rsplit(":", 1)[0]
+    return all(sdk(host).api.images(name=repository) for host in two_hosts.hosts.values())
+
+
+def test_an_image_pull_pulls_on_every_live_host(two_hosts: TwoHosts, tmp_path: Path) -> None:
+    with pushed(two_hosts, tmp_path, "7") as image:
+        pulled = two_hosts.stack.done("POST", "/images/pull", {"image_name": image})
+        result = pulled["result"]
+        assert result["image_name"] == image and result["digest"].startswith("sha256:")
+        assert result["hosts"] == {
+            "a": {"state": "done", "digest": result["digest"]},
+            "b": {"state": "done", "digest": result["digest"]},
+        }
+        assert on_both(two_hosts, image)
+
+
 def test_cyber_dojos_pull_image_pulls_on_every_live_host(
     two_hosts: TwoHosts, tmp_path: Path
 ) -> None:
     # The protocol is served beside the API, which has no token here.
     stack = replace(two_hosts.stack, cyber_dojo_url=two_hosts.stack.url)
-    registry = Registry(tmp_path)
-    image = ""
-    try:
-        image = push_version(two_hosts.hosts["a"], registry, "8")
+    with pushed(two_hosts, tmp_path, "8") as image:
         call = {"id": "a1B2c3-0", "image_name": image}
 
         def pulled() -> bool:
@@ -122,13 +134,7 @@ def test_cyber_dojos_pull_image_pulls_on_every_live_host(
             return bool(answer == "pulled")
 
         wait_for(pulled, 60, "cyber-dojo's pull_image answers pulled")
-        for host in two_hosts.hosts.values():
-            assert sdk(host).api.images(name=image.rsplit(":", 1)[0])
-    finally:
-        registry.stop()
-        for host in two_hosts.hosts.values():
-            for leftover in sdk(host).api.images(name=image.rsplit(":", 1)[0]) if image else []:
-                sdk(host).api.remove_image(leftover["Id"], force=True)
+        assert on_both(two_hosts, image)
 
 
 def on_host(two: TwoHosts, name: str) -> str:

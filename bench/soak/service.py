@@ -70,6 +70,7 @@ class SoakService:
         self.api: Service | None = None
         self.env: dict[str, str] = {}
         self.started: list[Service] = []  # every process ever started, replaced ones too
+        self.stranded: list[str] = []  # what the engine's SIGKILL left, killed before the count
 
     def start(self) -> None:
         """The engine with the local images, Redis, the worker, beat and the API; ready."""
@@ -150,7 +151,15 @@ class SoakService:
         return f"pid {engine.pid}"
 
     def leftovers(self) -> Leftovers:
-        """Counts, then removes, the instance's containers, volumes and disks."""
+        """Counts, then removes, the instance's containers, volumes and disks. First it kills
+        what the engine's SIGKILL stranded: a `runc init` of a container start in flight,
+        orphaned, keeps that container's mounts (a kata's disk among them, whose loop device
+        the runner's removal of the kata leaves to be freed at its last unmount)."""
+        root = str(self.engine.root) if self.engine else ""
+        for pid in stranded_inits(root) if root else []:
+            self.stranded.append(f"pid {pid} {command_of(pid)}")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         host = self.host()
         engine = host.engine
         containers = engine.containers(host.ours())
@@ -192,7 +201,7 @@ class SoakService:
         orphans = [pid for pid in naming(root) if pid not in left] if root else []
         described = (
             [f"{name}: pid {pid} {command_of(pid)}" for pid, name in left.items()],
-            [f"pid {pid} {command_of(pid)}" for pid in orphans],
+            [*self.stranded, *(f"pid {pid} {command_of(pid)}" for pid in orphans)],
         )
         for pid in [*left, *orphans]:
             with contextlib.suppress(ProcessLookupError):
@@ -242,6 +251,24 @@ def session_members(session: int) -> list[int]:
                 return []
             members.append(int(entry.name))
     return members
+
+
+def stranded_inits(root: str) -> list[int]:
+    """The orphaned `runc init` processes (their parent is init) whose mounts name the
+    engine's folder: container starts that a SIGKILL of the engine left half done."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            mounts = (entry / "mountinfo").read_text()
+        except OSError:
+            continue
+        parent = stat.rpartition(")")[2].split()[1]
+        if parent == "1" and command_of(int(entry.name)).startswith("runc init") and root in mounts:
+            found.append(int(entry.name))
+    return found
 
 
 def naming(text: str) -> list[int]:

@@ -12,6 +12,8 @@ COPY traffic_lights ./traffic_lights
 COPY runner ./runner
 COPY api ./api
 COPY sandbox ./sandbox
+# The agent, built by `make bootstrap` (static: it runs in every kata container as it is).
+COPY agent/bin/agent ./agent/bin/agent
 COPY worker ./worker
 COPY reaper ./reaper
 # The commit cyber-dojo's GET /sha answers (the image has no .git): --build-arg COMMIT_SHA=...

@@ -4,6 +4,7 @@
 PY := .venv/bin/python
 
 test: bootstrap
+	cd agent && GOPROXY=off go test ./...
 	$(PY) -m pytest
 
 # The whole service in the foreground (Ctrl-C stops it): Redis, API, worker, beat.
@@ -45,16 +46,21 @@ demo:
 
 bootstrap:
 	@bash scripts/bootstrap.sh
+	@$(MAKE) -s agent/bin/agent
+
+# The agent, static (no cgo), from the Go standard library alone: nothing is downloaded.
+agent/bin/agent: agent/go.mod $(wildcard agent/*.go)
+	cd agent && CGO_ENABLED=0 GOPROXY=off go build -trimpath -ldflags='-s -w' -o bin/agent .
 
 lint: bootstrap
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	@# The runner's scripts as they run (the preamble of exit codes and paths, then the file),
-	@# so their line numbers are 3 more than the file's.
+	@# disk.sh as it runs (the preamble of exit codes, then the file), so its line numbers
+	@# are 3 more than the file's.
 	$(PY) -m sandbox.scripts .run/shellcheck
-	shellcheck --shell=sh .run/shellcheck/run.sh .run/shellcheck/admin.sh .run/shellcheck/watcher.sh \
-	  .run/shellcheck/disk.sh
+	shellcheck --shell=sh .run/shellcheck/disk.sh
+	cd agent && test -z "$$(gofmt -l .)" && GOPROXY=off go vet ./...
 	shellcheck scripts/*.sh images/build.sh
 
 images:

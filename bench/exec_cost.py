@@ -1,20 +1,17 @@
-"""What stands between a run's exec and the cost of starting a process: `true` by the SDK's
-exec, straight by runc, by an agent in the container over fifos, and forked in the container.
+"""What a run in a live kata container costs against the cost of starting a process: `true`
+by the SDK's exec (the runner's way before its agent), straight by runc, as a run request to the
+agent (the runner's way now: its whole work around the run), and forked in the container.
 
-All in one container of the shell image, made as a kata's live container is (its watcher, the
-run limits, the kata's volume), each process as an avatar's uid; and the watcher's verdict,
-which the worker asks after every run in a live container.
+All in one container of the shell image, made as a kata's live container is (the agent, the
+run limits, the kata's volume), each process as an avatar's uid; and the agent's look alone.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import socket
 import subprocess
-import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,15 +20,12 @@ from typing import Any
 from bench.session import BenchError
 from runner.identifiers import SANDBOX_GID, avatar_uid
 from runner.settings import Settings
+from sandbox import agent
 from sandbox.engine import DockerEngine
 from sandbox.host import RUNNER_LABEL
-from sandbox.kata_containers import WATCHER, Verdict
 from sandbox.limits import run_limits
+from sandbox.report import parse_answer
 
-AGENT_DIR = "/agent"
-# The agent: for each line it reads from `in`, it forks `sh -c true` and answers on `out`
-# (read, echo and the redirections are the shell's own: one fork and exec a request).
-AGENT = f"while read -r line < {AGENT_DIR}/in; do sh -c true; echo ok > {AGENT_DIR}/out; done"
 RUNC_STATE = "/run/docker/runtime-runc/moby"  # where dockerd's containerd keeps runc's state
 GIVE_UP_S = 60.0
 
@@ -46,8 +40,8 @@ class ExecCost:
     exec_stream: list[float] = field(default_factory=list)  # the output stream to its end
     runc: list[float] = field(default_factory=list)
     runc_version: list[float] = field(default_factory=list)  # the runc binary's own start
-    agent: list[float] = field(default_factory=list)
-    verdict: list[float] = field(default_factory=list)  # the watcher's, over the attach stream
+    agent: list[float] = field(default_factory=list)  # a `true` run, its answer whole
+    look: list[float] = field(default_factory=list)  # the agent's look alone
     fork_s: float = 0.0  # `sh -c true` in the container, per process, from a loop
     forks: int = 0
 
@@ -57,26 +51,23 @@ def measure(
 ) -> ExecCost:
     """Each way, rounds times, in one container on the kata's volume, as the avatar."""
     api = client.api
-    agent_dir = Path(tempfile.mkdtemp(prefix="runner-bench-agent-"))
-    agent_dir.chmod(0o755)
-    for fifo in ("in", "out"):
-        os.mkfifo(agent_dir / fifo, 0o666)
-        (agent_dir / fifo).chmod(0o666)
+    engine = DockerEngine(client)
+    agent.make_present(engine, settings.helper_image)
     user = f"{avatar_uid(avatar)}:{SANDBOX_GID}"
     container_id = api.create_container(
         image,
-        WATCHER,
+        [agent.AGENT, "serve"],
         detach=True,
-        stdin_open=True,  # the watcher waits on it
+        stdin_open=True,  # the agent waits on it
         user="root",
         name=f"{settings.instance}-raw-exec-{secrets.token_hex(6)}",
         labels={RUNNER_LABEL: settings.instance, f"{RUNNER_LABEL}.role": "bench-raw"},
         working_dir="/",
-        volumes=["/sandboxes", AGENT_DIR],
+        volumes=["/sandboxes", agent.MOUNT],
         host_config=api.create_host_config(
             binds={
                 f"{settings.instance}-kata-{kata_id}": {"bind": "/sandboxes", "mode": "rw"},
-                str(agent_dir): {"bind": AGENT_DIR, "mode": "rw"},
+                **agent.bind(),
             },
             **run_limits(settings),
         ),
@@ -91,16 +82,15 @@ def measure(
             found.exec_total.append(_sdk_exec(api, container_id, user, ["true"], found))
         for spans in (found.exec_total, found.exec_create, found.exec_start, found.exec_stream):
             del spans[:2]
-        found.verdict = _verdicts(client, container_id, rounds)  # before the agent lives on
+        found.agent = _agent_runs(engine, container_id, avatar, rounds)
+        found.look = _looks(engine, container_id, rounds)
         found.runc = _runc(container_id, ["exec", "--user", user, container_id, "true"], rounds)
         if found.runc:
             found.runc_version = _runc(container_id, ["--version"], rounds)
         found.fork_s = _fork_s(api, container_id, user, forks)
         found.forks = forks
-        found.agent = _agent(api, container_id, user, agent_dir, rounds)
     finally:
         api.remove_container(container_id, force=True)
-        shutil.rmtree(agent_dir, ignore_errors=True)
     return found
 
 
@@ -129,19 +119,47 @@ def _sdk_exec(api: Any, container_id: str, user: str, command: list[str], spans:
     return ended - started
 
 
-def _verdicts(client: Any, container_id: str, rounds: int) -> list[float]:
-    """Round trips of the worker's question to the container's watcher after a run (an attach,
-    a line in, a line out), as the runner asks it."""
-    engine = DockerEngine(client)
+def _agent_runs(engine: DockerEngine, container_id: str, avatar: str, rounds: int) -> list[float]:
+    """Round trips of a `true` run through the agent as the runner asks it: an attach, the
+    request, the helper forked, the run forked as the avatar, the kill, the look, the answer."""
+    sandbox = f"/sandboxes/{avatar}"
+    request = agent.RunRequest(
+        uid=avatar_uid(avatar),
+        gid=SANDBOX_GID,
+        sandbox=sandbox,
+        env={"HOME": sandbox},
+        max_seconds=10,
+        out_cap=1001,
+        file_cap=1001,
+        max_files=100,
+        deleted=(),
+        files={},
+        argv=("true",),
+    )
     seconds = []
     for round_ in range(2 + rounds):
-        nonce = secrets.token_hex(8)
+        nonce = agent.nonce()
         started = time.perf_counter()
-        answer = engine.ask(container_id, f"verdict {nonce}\n".encode(), nonce.encode(), 5.0)
+        answer = engine.ask(container_id, agent.run(request, nonce), nonce.encode(), GIVE_UP_S)
         if round_ >= 2:
             seconds.append(time.perf_counter() - started)
-        if not Verdict.parse(answer).clean:
-            raise BenchError(f"the watcher did not find its container clean: {answer!r}")
+        frames = parse_answer(answer)
+        if not (frames.whole and frames.status == 0 and frames.left_clean):
+            raise BenchError(f"the agent's run was not whole, 0 and clean: {answer[:300]!r}")
+    return seconds
+
+
+def _looks(engine: DockerEngine, container_id: str, rounds: int) -> list[float]:
+    """Round trips of the agent's look alone (an attach, the request, its look, its answer)."""
+    seconds = []
+    for round_ in range(2 + rounds):
+        nonce = agent.nonce()
+        started = time.perf_counter()
+        answer = engine.ask(container_id, agent.look(nonce), nonce.encode(), 5.0)
+        if round_ >= 2:
+            seconds.append(time.perf_counter() - started)
+        if not parse_answer(answer).left_clean:
+            raise BenchError(f"the agent did not find its container clean: {answer!r}")
     return seconds
 
 
@@ -175,36 +193,3 @@ def _fork_s(api: Any, container_id: str, user: str, forks: int) -> float:
     with_forks = min(loop("sh -c true") for _ in range(3))
     without = min(loop(":") for _ in range(3))
     return (with_forks - without) / forks
-
-
-def _agent(api: Any, container_id: str, user: str, agent_dir: Path, rounds: int) -> list[float]:
-    """Round trips of a request to the agent (one line into `in`) and its answer (`out`)."""
-    exec_id = api.exec_create(
-        container_id, ["sh", "-c", AGENT], user=user, workdir="/sandboxes", stdout=False
-    )["Id"]
-    api.exec_start(exec_id, detach=True)
-    seconds: list[float] = []
-    failed: list[BaseException] = []
-
-    def ask() -> None:
-        try:
-            for round_ in range(2 + rounds):
-                started = time.perf_counter()
-                with open(agent_dir / "in", "w") as request:
-                    request.write("run\n")
-                with open(agent_dir / "out") as answer:
-                    if answer.read() != "ok\n":
-                        raise BenchError("the agent answered otherwise than ok")
-                if round_ >= 2:
-                    seconds.append(time.perf_counter() - started)
-        except BaseException as error:
-            failed.append(error)
-
-    asking = threading.Thread(target=ask, name="agent", daemon=True)
-    asking.start()
-    asking.join(GIVE_UP_S)
-    if asking.is_alive():
-        raise BenchError(f"the agent did not answer {rounds} requests in {GIVE_UP_S:.0f} s")
-    if failed:
-        raise failed[0]
-    return seconds

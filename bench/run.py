@@ -200,7 +200,7 @@ class Bench:
         found = self.exec_cost
         self.say(
             f"exec p50 {ms(percentile(found.exec_total, 50))}, agent "
-            f"{ms(percentile(found.agent, 50))}, verdict {ms(percentile(found.verdict, 50))}, "
+            f"{ms(percentile(found.agent, 50))}, look {ms(percentile(found.look, 50))}, "
             f"a process {ms(found.fork_s)}"
         )
 

@@ -305,14 +305,13 @@ def exec_section(found: ExecCost, rounds: int) -> Section:
         ("`runc exec` straight, started by the bench (no dockerd, no containerd)", p50(found.runc)),
         ("... of which the runc binary's own start (`runc --version`)", p50(found.runc_version)),
         (
-            "an agent in the container (a shell reading a fifo, forking `sh -c true` per "
-            "request, answering on a fifo): the round trip",
+            "a `true` run through the agent, as the runner asks it (an attach, the request, "
+            "the helper and the run forked, the kill, the look, the answer)",
             p50(found.agent),
         ),
         (
-            "the watcher's verdict after a run (an attach to the container, a line to its root "
-            "process, its look, its line back): what kata mode adds to every run",
-            p50(found.verdict),
+            "... the agent's look alone (an attach, the request, its look, its answer)",
+            p50(found.look),
         ),
         (
             f"`sh -c true` forked by a shell loop in the container (per process, of {found.forks})",

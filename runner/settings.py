@@ -104,9 +104,6 @@ class Settings(BaseSettings):
     nofile: int = 256
     stack_bytes: int = 8 * MiB
     tmpfs_bytes: int = 64 * MiB
-    # The run script's own tmpfs (the request staged, the sandbox's md5s, the output kept),
-    # apart from the learner's /tmp so that a learner filling /tmp does not fill it.
-    bookkeeping_tmpfs_bytes: int = 64 * MiB
     # What a run hands back: the first output_bytes of stdout and of stderr, files up to
     # file_bytes each, at most max_created created and max_changed changed files, and at
     # most result_bytes of JSON in all (what Redis keeps of the run for job_ttl_s).
@@ -123,15 +120,15 @@ class Settings(BaseSettings):
     kata_disk_bytes: int = 256 * MiB
     kata_disk_inodes: int = 32768
     kata_disks_dir: str = "/var/lib/cyber-dojo-runner/disks"
-    # How long past max_seconds the runner waits for the in-container timer before it kills
-    # the container itself.
+    # How long past max_seconds the runner waits for the agent's timer before it kills the
+    # container itself.
     kill_grace_s: float = 1.5
-    # The runner's own work in a run container (writing the request, walking the sandbox
-    # before and after cyber-dojo.sh, the report) gets this much on top of max_seconds and
+    # The agent's own work in a run container (writing the request's files, walking the
+    # sandbox before and after cyber-dojo.sh, the report) gets this much on top of max_seconds and
     # kill_grace_s, so that it never eats the learner's time.
     bookkeeping_s: float = 10.0
     # Files one request may hold (starting_files, changed_files, deleted_filenames each), and
-    # files of a sandbox the run script compares before and after a run: past it, it stops
+    # files of a sandbox the agent compares before and after a run: past it, it stops
     # counting and the result says too_many_files.
     max_request_files: int = 1000
     sandbox_max_files: int = 2000

@@ -132,7 +132,7 @@ class Outcome:
     oom_killed: bool | None
     killed: bool
     elapsed_s: float
-    container_id: str = ""  # the live container an exec ran in
+    container_id: str = ""  # the live container the run ran in
 
 
 def _run(
@@ -222,31 +222,44 @@ def _read_streams(
                 kept += payload[: limits[stream] - len(kept)]
 
 
-def _answer(sock: socket.socket, answer: bytes, deadline: float) -> bytes:
-    """The first whole line of the attach stream's stdout that starts with answer; empty when
-    the stream ends, or the deadline passes, first. What came before it is someone else's."""
+def _answer(sock: socket.socket, nonce: bytes, deadline: float) -> bytes:
+    """The agent's answer named by nonce on the attach stream's stdout: its line
+    "<nonce> <size> <size>", then as many bytes as the sizes add up to. What came before the
+    line is someone else's; empty when the stream ends, or the deadline passes, before the
+    line; cut when they come before its end."""
     pending = bytearray()
     out = bytearray()
+    want: int | None = None  # the answer's whole length once its line is found
     while True:
-        at = out.find(b"\n")
-        while at >= 0:
-            found = bytes(out[:at])
-            del out[: at + 1]
-            if found.startswith(answer):
-                return found
+        if want is None:
             at = out.find(b"\n")
-        if len(out) > 65536:  # no line of an answer is this long
-            return b""
+            while at >= 0 and want is None:
+                line = bytes(out[:at])
+                words = line.split()
+                if (
+                    line.startswith(nonce + b" ")
+                    and len(words) == 3
+                    and words[1].isdigit()
+                    and words[2].isdigit()
+                ):
+                    want = at + 1 + int(words[1]) + int(words[2])
+                else:
+                    del out[: at + 1]
+                    at = out.find(b"\n")
+            if want is None and len(out) > 65536:  # no line of an answer is this long
+                return b""
+        if want is not None and len(out) >= want:
+            return bytes(out[:want])
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return b""
+            return bytes(out) if want is not None else b""
         sock.settimeout(remaining)
         try:
-            chunk = sock.recv(65536)
+            chunk = sock.recv(1 << 20)
         except TimeoutError:
-            return b""
+            chunk = b""
         if not chunk:
-            return b""
+            return bytes(out) if want is not None else b""
         pending += chunk
         while len(pending) >= ATTACH_HEADER.size:
             stream, size = ATTACH_HEADER.unpack_from(pending)
@@ -290,27 +303,11 @@ class Engine(Protocol):
         its id. ImageNotFound when its image is not on the host."""
         ...
 
-    def exec_run(
-        self,
-        container_id: str,
-        spec: ContainerSpec,
-        stdin: bytes,
-        deadline_s: float,
-        stdout_limit: int,
-        reported: Callable[[bytes], bool] | None = None,
-    ) -> Outcome:
-        """Runs spec's command, user, environment and working folder as one exec in the
-        running container, feeding it stdin and reading its output until it ends or
-        deadline_s passes (killed is then true: nothing can kill an exec but its container,
-        which the caller removes). When its output ended in time and reported(stdout) is
-        true, the exec is not inspected. ContainerGone when the container is gone."""
-        ...
-
-    def ask(self, container_id: str, line: bytes, answer: bytes, timeout_s: float) -> bytes:
-        """Writes line to the stdin of a running container's own process (opened with
-        open_stdin), and returns the first line of its stdout after that which starts with
-        answer; empty when none came within timeout_s. ContainerGone when the container is
-        gone or not running."""
+    def ask(self, container_id: str, request: bytes, nonce: bytes, timeout_s: float) -> bytes:
+        """Writes a request to the stdin of a running container's own process (the agent,
+        opened with open_stdin), and returns its answer named by nonce (sandbox/report.py's
+        parse_answer reads it); empty when none began within timeout_s, cut when it did not
+        end in time. ContainerGone when the container is gone or not running."""
         ...
 
     def create_volume(
@@ -449,73 +446,7 @@ class DockerEngine:
         metrics.CONTAINERS_STARTED.labels(spec.labels.get(ROLE_LABEL, "")).inc()
         return container_id
 
-    def exec_run(
-        self,
-        container_id: str,
-        spec: ContainerSpec,
-        stdin: bytes,
-        deadline_s: float,
-        stdout_limit: int,
-        reported: Callable[[bytes], bool] | None = None,
-    ) -> Outcome:
-        api = self.api
-        with docker_errors():
-            for path, data in spec.archives:
-                try:
-                    api.put_archive(container_id, path, data)
-                except docker.errors.NotFound as error:
-                    if "no such container" in str(error.explanation).lower():
-                        raise ContainerGone(f"container {container_id[:12]} is gone") from error
-                    raise KataNotFound(
-                        f"{path} is missing from the volume of {spec.name}: PUT the kata"
-                    ) from error
-            try:
-                exec_id = api.exec_create(
-                    container_id,
-                    spec.command,
-                    stdin=bool(stdin),
-                    stdout=True,
-                    stderr=True,
-                    user=spec.user,
-                    environment=spec.environment,
-                    workdir=spec.working_dir,
-                )["Id"]
-                attached = api.exec_start(exec_id, socket=True)
-            except docker.errors.NotFound as error:
-                raise ContainerGone(f"container {container_id[:12]} is gone") from error
-            except docker.errors.APIError as error:
-                if error.status_code == 409:  # stopped (an engine's restart, its process died)
-                    raise ContainerGone(f"container {container_id[:12]} is not running") from error
-                raise
-            sock: socket.socket = getattr(attached, "_sock", attached)
-            started = time.monotonic()
-            try:
-                if stdin:
-                    with contextlib.suppress(OSError):  # an exec that ends early stops reading
-                        sock.sendall(stdin)
-                        sock.shutdown(socket.SHUT_WR)
-                stdout, stderr, in_time = _read_streams(sock, started + deadline_s, stdout_limit)
-            finally:
-                sock.close()
-                attached.close()
-            elapsed_s = time.monotonic() - started
-            if not in_time:
-                metrics.CONTAINERS_KILLED.inc()
-                return Outcome(None, stdout, stderr, None, killed=True, elapsed_s=elapsed_s)
-            if reported is not None and reported(stdout):
-                return Outcome(None, stdout, stderr, None, killed=False, elapsed_s=elapsed_s)
-            found = api.exec_inspect(exec_id)
-        code = found.get("ExitCode")
-        return Outcome(
-            exit_code=None if code is None else int(code),
-            stdout=stdout,
-            stderr=stderr,
-            oom_killed=None,  # the container's count, not this exec's: the report has the run's
-            killed=False,
-            elapsed_s=elapsed_s,
-        )
-
-    def ask(self, container_id: str, line: bytes, answer: bytes, timeout_s: float) -> bytes:
+    def ask(self, container_id: str, request: bytes, nonce: bytes, timeout_s: float) -> bytes:
         api = self.api
         with docker_errors():
             try:
@@ -530,13 +461,22 @@ class DockerEngine:
                 raise
             sock: socket.socket = getattr(attached, "_sock", attached)
             try:
-                sock.sendall(line)
-                return _answer(sock, answer, time.monotonic() + timeout_s)
+                sock.sendall(request)
+                answer = _answer(sock, nonce, time.monotonic() + timeout_s)
             except OSError:
-                return b""
+                answer = b""
             finally:
                 sock.close()
                 attached.close()
+            if not answer:
+                # The engine attaches to a stopped container too, which never answers.
+                try:
+                    state = api.inspect_container(container_id)["State"]
+                except docker.errors.NotFound as error:
+                    raise ContainerGone(f"container {container_id[:12]} is gone") from error
+                if not state.get("Running"):
+                    raise ContainerGone(f"container {container_id[:12]} is not running")
+            return answer
 
     def create_volume(
         self, name: str, labels: Mapping[str, str], options: Mapping[str, str] | None = None

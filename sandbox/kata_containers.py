@@ -1,5 +1,6 @@
-"""One live container per kata: made at the kata's first run that needs it, each run an exec
-into it as the avatar's uid, reused only while it is provably clean after each run.
+"""One live container per kata: made at the kata's first run that needs it, each run a request
+to its agent, which runs it as the avatar's uid; reused only while it is provably clean after
+each run.
 
 Runs of a kata never overlap (they are serialized by the kata's lease), so one container can
 serve them all, one at a time. The rule that keeps each run as isolated as a fresh container:
@@ -7,10 +8,10 @@ after a run that left anything behind outside its sandbox (a process, a file, an
 was killed for memory, timed out or was still running at the deadline, the container is
 removed and the next run gets a new one.
 
-Whether a container may serve again is decided by its watcher (sandbox/watcher.sh), the
-container's own root process, never by the run's report: the run script runs as the
-learner's uid, which can kill it, ptrace it or write its stdout. The worker asks the watcher
-over the engine's attach stream after every run; anything but a clean answer removes it.
+Whether a container may serve again is decided by its agent (agent/, sandbox/agent.py), the
+container's own root process, which the learner's uid can neither signal, ptrace nor write to:
+it answers each run over the engine's attach stream with how the run ended and its own look at
+the container; anything but a whole, clean answer removes it.
 
 Which container serves a kata is the engine's to say (the containers labelled with the kata
 and the live role): a worker process remembers the id of the last one it used, and forgets it
@@ -24,7 +25,6 @@ one takes the kata's lease, as every job does: a run is never in the container b
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 import time
@@ -34,45 +34,23 @@ from typing import Any
 
 from runner import metrics
 from runner.errors import RunnerError
+from sandbox import agent
 from sandbox.bookkeeping import LiveBook
 from sandbox.engine import Container, ContainerSpec
 from sandbox.host import FENCE_LABEL, ROLE_LABEL, RUNNER_LABEL, Host
-from sandbox.scripts import WATCHER_SCRIPT
+from sandbox.report import Frames, parse_answer
 
 log = logging.getLogger(__name__)
 
 LIVE_ROLE = "live"
 IMAGE_LABEL = f"{RUNNER_LABEL}.image_id"
-# The version of the watcher a container runs: one made by another version of the runner (with
-# another question, or none) is replaced, as one of another image is.
-WATCHER_LABEL = f"{RUNNER_LABEL}.watcher"
-# The container's own process: root, waiting on its stdin for the worker's questions. Learner
-# code runs as an avatar's uid and can signal none of it; init reaps what a run leaves orphaned.
-WATCHER = ["sh", "-c", WATCHER_SCRIPT, "watcher"]
-WATCHER_SHA = hashlib.sha256(WATCHER_SCRIPT.encode()).hexdigest()[:12]
-# How long the worker waits for a verdict: the watcher looks again for at most 0.2 s while a
-# run's last processes end; no answer by then (a container out of memory or pids, a stream
-# cut) is a doubt, and a doubt removes the container.
-VERDICT_TIMEOUT_S = 5.0
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The watcher's answer after a run: whether the container may serve again, and how many
-    processes the kernel killed for memory in it (since it was made: it is never reused after
-    one)."""
-
-    clean: bool
-    oom_kills: int
-    reasons: str
-
-    @classmethod
-    def parse(cls, line: bytes) -> Verdict:
-        """The verdict of the watcher's answer, past its nonce; no answer is not clean."""
-        words = line.decode(errors="replace").split()
-        if len(words) < 3 or words[1] not in ("clean", "dirty") or not words[2].isdigit():
-            return cls(False, 0, f"no verdict: {line[:200]!r}")
-        return cls(words[1] == "clean", int(words[2]), " ".join(words[3:]))
+# The version of the agent a container runs: one made by another version of the runner (with
+# another agent, or another wire) is replaced, as one of another image is.
+AGENT_LABEL = f"{RUNNER_LABEL}.agent"
+# How long the worker waits for the answer to a look: the agent looks again for at most 0.2 s
+# while a run's last processes end; no answer by then (a container out of memory or pids, a
+# stream cut) is a doubt, and a doubt removes the container.
+LOOK_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -80,7 +58,7 @@ class KataContainers:
     """The live kata containers of one docker host, as one worker process uses them."""
 
     host: Host
-    mailbox: LiveBook[Any] | None = None  # None: no idle or LRU bookkeeping (tests of one kata)
+    book: LiveBook[Any] | None = None  # None: no idle or LRU bookkeeping (tests of one kata)
     wake: Callable[[str], None] = lambda kata_id: None
     _known: dict[str, tuple[str, str]] = field(default_factory=dict)  # kata: (id, image id)
 
@@ -100,20 +78,20 @@ class KataContainers:
             return known[0], False
         for container in self._live(kata_id):
             labels = container.labels
-            if labels.get(IMAGE_LABEL) == run.image and labels.get(WATCHER_LABEL) == WATCHER_SHA:
+            if labels.get(IMAGE_LABEL) == run.image and labels.get(AGENT_LABEL) == agent.sha():
                 self._known[kata_id] = (container.id, run.image)
                 return container.id, False
             self.remove(kata_id, "image_changed", container.id)
         self._note(kata_id, "room for its live container", self._make_room, kata_id)
         spec = ContainerSpec(
             image=run.image,
-            command=WATCHER,
+            command=[agent.AGENT, "serve"],
             user="root",
             name=f"{self.host.settings.instance}-{kata_id}-live-{secrets.token_hex(4)}",
             labels={
                 **self.host.labels(kata_id, LIVE_ROLE, fence=run.labels.get(FENCE_LABEL, "0")),
                 IMAGE_LABEL: run.image,
-                WATCHER_LABEL: WATCHER_SHA,
+                AGENT_LABEL: agent.sha(),
             },
             binds=run.binds,
             limits=run.limits,
@@ -127,8 +105,8 @@ class KataContainers:
 
     def used(self, kata_id: str) -> None:
         """Records a run of the kata: its container is not idle."""
-        if self.mailbox is not None:
-            self._note(kata_id, "its use", self.mailbox.used_live, kata_id, time.time())
+        if self.book is not None:
+            self._note(kata_id, "its use", self.book.used_live, kata_id, time.time())
 
     def _note(self, kata_id: str, what: str, call: Callable[..., object], *args: object) -> None:
         """Bookkeeping in Redis, which a run does not wait for: a Redis that does not answer
@@ -139,14 +117,14 @@ class KataContainers:
         except Exception as error:
             log.warning("kata %s: %s is not recorded: %s", kata_id, what, error)
 
-    def verdict(self, container_id: str) -> Verdict:
-        """Asks the container's watcher whether it may serve again; ContainerGone when the
-        engine no longer runs it."""
-        nonce = secrets.token_hex(8)
+    def look(self, container_id: str) -> Frames:
+        """Asks the container's agent whether it may serve another avatar (its answer's
+        left_clean, dirty and oom_kills); ContainerGone when the engine no longer runs it."""
+        nonce = agent.nonce()
         answer = self.host.engine.ask(
-            container_id, f"verdict {nonce}\n".encode(), nonce.encode(), VERDICT_TIMEOUT_S
+            container_id, agent.look(nonce), nonce.encode(), LOOK_TIMEOUT_S
         )
-        return Verdict.parse(answer)
+        return parse_answer(answer)
 
     def forget(self, kata_id: str) -> None:
         """The container this process knew for the kata may be gone (removed by another)."""
@@ -161,12 +139,12 @@ class KataContainers:
     def dropped(self, kata_id: str) -> None:
         """The kata went, and its containers with it."""
         self._known.pop(kata_id, None)
-        if self.mailbox is not None:
-            self._note(kata_id, "the end of its live container", self.mailbox.forget_live, kata_id)
+        if self.book is not None:
+            self._note(kata_id, "the end of its live container", self.book.forget_live, kata_id)
 
     def is_live(self, kata_id: str, idle_s: float, now: float | None = None) -> bool:
         """True while the kata's live container is in use: run in within idle_s."""
-        used_at = None if self.mailbox is None else self.mailbox.live_used_at(kata_id)
+        used_at = None if self.book is None else self.book.live_used_at(kata_id)
         return used_at is not None and used_at >= (now or time.time()) - idle_s
 
     def remove(self, kata_id: str, reason: str, container_id: str = "") -> None:
@@ -177,25 +155,25 @@ class KataContainers:
             self.host.engine.remove_container(found)
             metrics.KATA_CONTAINERS_REMOVED.labels(reason).inc()
         self._known.pop(kata_id, None)
-        if self.mailbox is not None and not container_id:
-            self._note(kata_id, "the end of its live container", self.mailbox.forget_live, kata_id)
+        if self.book is not None and not container_id:
+            self._note(kata_id, "the end of its live container", self.book.forget_live, kata_id)
 
     def remove_idle(self, idle_s: float, now: float | None = None) -> int:
         """Removes the live containers of katas with no run for idle_s; how many."""
-        if self.mailbox is None:
+        if self.book is None:
             return 0
         before = (now or time.time()) - idle_s
-        return sum(self.remove_free(k, "idle") for k in self.mailbox.live_katas(used_before=before))
+        return sum(self.remove_free(k, "idle") for k in self.book.live_katas(used_before=before))
 
     def _make_room(self, kata_id: str) -> None:
         """Evicts the least recently used katas' containers while the host holds the most."""
-        if self.mailbox is None:
+        if self.book is None:
             return
         most = self.host.settings.max_live_katas
-        excess = self.mailbox.live_count() + 1 - most
+        excess = self.book.live_count() + 1 - most
         if excess <= 0:
             return
-        for other in self.mailbox.live_katas(most=excess + 8):
+        for other in self.book.live_katas(most=excess + 8):
             if excess <= 0:
                 break
             if other != kata_id and self.remove_free(other, "evicted"):
@@ -205,10 +183,10 @@ class KataContainers:
 
     def remove_free(self, kata_id: str, reason: str) -> bool:
         """Removes a kata's live container under its lease; False when the kata is busy."""
-        if self.mailbox is None:
+        if self.book is None:
             self.remove(kata_id, reason)
             return True
-        lease = self.mailbox.acquire(kata_id, f"live-{reason}")
+        lease = self.book.acquire(kata_id, f"live-{reason}")
         if lease is None:
             return False
         try:
@@ -218,7 +196,7 @@ class KataContainers:
             return False
         finally:
             # As clean as the lease before: this holder left nothing, and removed nothing else.
-            if self.mailbox.release(lease, clean=lease.after_clean):
+            if self.book.release(lease, clean=lease.after_clean):
                 self.wake(kata_id)  # a job came meanwhile: its drain found the lease taken
         return True
 

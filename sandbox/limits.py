@@ -6,18 +6,19 @@ from typing import Any
 
 from runner.settings import Settings
 
-# Where the run script keeps its bookkeeping: a tmpfs of its own, not the learner's /tmp.
-BOOKKEEPING = "/run/runner"
-
 
 def run_limits(settings: Settings) -> dict[str, Any]:
-    """The host config of a run container (ARCHITECTURE.md), as the engine's keywords."""
+    """The host config of a run container (ARCHITECTURE.md), as the engine's keywords. Its
+    process is the agent, as root: it keeps only what it needs to become an avatar's uid."""
+    return {**_limits(settings), "cap_add": ["SETUID", "SETGID"]}
+
+
+def _limits(settings: Settings) -> dict[str, Any]:
     return {
         "network_mode": "none",
         "read_only": True,
         "tmpfs": {
             "/tmp": f"rw,nosuid,nodev,size={settings.tmpfs_bytes},mode=1777",
-            BOOKKEEPING: f"rw,nosuid,nodev,size={settings.bookkeeping_tmpfs_bytes},mode=1777",
         },
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
@@ -44,7 +45,7 @@ def admin_limits(settings: Settings) -> dict[str, Any]:
 
     The same limits, but root keeps CAP_CHOWN to hand a new sandbox to its avatar's uid.
     """
-    return {**run_limits(settings), "cap_add": ["CHOWN"]}
+    return {**_limits(settings), "cap_add": ["CHOWN"]}
 
 
 # The block devices of loops (major 7) and /dev/loop-control (10:237).
@@ -57,7 +58,7 @@ def disk_limits(settings: Settings) -> dict[str, Any]:
     No capability but SYS_ADMIN (to attach and detach loop devices), no device but the loops,
     and no file-size limit: a disk image is larger than any file a run may write.
     """
-    limits = run_limits(settings)
+    limits = _limits(settings)
     return {
         **limits,
         "cap_add": ["SYS_ADMIN"],

@@ -27,31 +27,22 @@ from runner.errors import (
 )
 from runner.identifiers import SANDBOX_GID, avatar_uid, check_kata_id
 from runner.models import Job, NewAvatar, NewKata, OldAvatar, OldKata, PullImage, Run
-from sandbox import disk
+from sandbox import agent, disk
 from sandbox import images as image_ops
 from sandbox.engine import ContainerSpec, Outcome
 from sandbox.host import Host
 from sandbox.images import Images
 from sandbox.kata_containers import KataContainers
 from sandbox.limits import admin_limits, run_limits
-from sandbox.report import Frames, parse_frames, request_tar, run_request, tar_of
+from sandbox.report import Frames, parse_answer
 from sandbox.results import RunResult, run_result
-from sandbox.scripts import (
-    ADMIN_SCRIPT,
-    LAUNCHER,
-    RUN_SCRIPT,
-    RUN_SCRIPT_FILE,
-    RUN_SCRIPT_PATH,
-    Exit,
-    install_step,
-    kata_step,
-)
+from sandbox.scripts import Exit
 from traffic_lights.rules import ColourRules
 
 log = logging.getLogger(__name__)
 
 ADMIN_DEADLINE_S = 60.0
-RESULT_BYTES = 64 * 1024 * 1024  # the most of a run script's report the worker reads
+RESULT_BYTES = 64 * 1024 * 1024  # the most of the agent's answer the worker reads
 VOLUME_IN_USE_WAIT_S = 10.0
 
 
@@ -64,12 +55,12 @@ def new_kata(
     images.colour_rules(job.request.image_name)  # image_not_found before anything is made
     volume = host.volume_name(kata_id)
     if host.engine.volume(volume) is not None:
-        _admin(host, job, "root", kata_step(_iso(now)), stdin=RUN_SCRIPT.encode())
+        _admin(host, job, "root", kata_step(now))
         return {}
     try:
         options = disk.make(host, kata_id)
         host.engine.create_volume(volume, host.labels(kata_id, "kata"), options)
-        _admin(host, job, "root", kata_step(_iso(now)), stdin=RUN_SCRIPT.encode())
+        _admin(host, job, "root", kata_step(now))
     except BaseException:
         # A volume with no layout would answer every later job kata_not_found for a wrong
         # reason, and a disk with no volume would hold a loop device and the host's space.
@@ -79,6 +70,11 @@ def new_kata(
             log.warning("kata %s: what was made of it is not removed: %s", kata_id, error)
         raise
     return {}
+
+
+def kata_step(now: datetime | None) -> list[str]:
+    """The agent's admin step that lays a kata's volume out and records its hello time."""
+    return ["kata", _iso(now)]
 
 
 def old_kata(host: Host, images: Images, job: Job[OldKata]) -> dict[str, str]:
@@ -112,7 +108,7 @@ def new_avatar(
     check_kata_id(job.kata_id)
     uid = avatar_uid(job.avatar_name)
     images.colour_rules(job.request.image_name)
-    _admin(host, job, "root", ["avatar", job.avatar_name, str(uid), _iso(now)])
+    _admin(host, job, "root", ["avatar", job.avatar_name, str(uid), str(SANDBOX_GID), _iso(now)])
     fill(host, job, job.request.starting_files)
     return {}
 
@@ -120,7 +116,7 @@ def new_avatar(
 def fill(host: Host, job: Job[Any], files: dict[str, str]) -> None:
     """Sets the avatar's existing sandbox to exactly `files`, as the avatar's uid."""
     uid = avatar_uid(job.avatar_name)
-    _admin(host, job, f"{uid}:{SANDBOX_GID}", ["fill", job.avatar_name], stdin=request_tar(files))
+    _admin(host, job, f"{uid}:{SANDBOX_GID}", ["fill", job.avatar_name], stdin=agent.fill(files))
 
 
 def old_avatar(host: Host, images: Images, job: Job[OldAvatar]) -> dict[str, str]:
@@ -158,18 +154,20 @@ def run(
 ) -> RunResult:
     """Deletes, writes, then runs cyber-dojo.sh in the avatar's sandbox; judges the colour.
 
-    With `live`, the run is an exec into the kata's live container, which is kept only when
-    its watcher finds it clean after the run; else the run has a fresh container of its own.
-    The volume is not looked up first: a missing volume, which the engine makes empty,
-    fails the launcher (or the run-time write) and is then removed again. `rules` gives the
+    With `live`, the run is a request to the agent of the kata's live container, which is
+    kept only when the agent finds it clean after the run; else the run has a fresh container
+    of its own, whose command is the agent. The volume is not looked up first: a missing
+    volume, which the engine makes empty, has no layout for the agent's record of the run's
+    time, and is then removed again. `rules` gives the
     colour rules (or the reason there are none) of the image id it ran, instead of the
     image's own.
     """
     check_kata_id(job.kata_id)
-    spec, stdin = _run_spec(host, images, job, write_run_at, now)
+    agent.make_present(host.engine, host.settings.helper_image)
+    spec, request = _run_spec(host, images, job, write_run_at, now)
     try:
         outcome, frames = disk.remounting(
-            host, job.kata_id, lambda: _contain(host, images, job, spec, stdin, live)
+            host, job.kata_id, lambda: _contain(host, images, job, spec, request, live)
         )
     except KataNotFound:
         if live is not None:
@@ -185,49 +183,43 @@ def run(
 
 def _run_spec(
     host: Host, images: Images, job: Job[Run], write_run_at: bool, now: datetime | None
-) -> tuple[ContainerSpec, bytes]:
-    """The run container, made from the id the image name stands for now, and its stdin."""
+) -> tuple[ContainerSpec, agent.RunRequest]:
+    """The run container, made from the id the image name stands for now, and the agent's
+    request."""
     settings, kata_id, avatar_name = host.settings, job.kata_id, job.avatar_name
-    uid = avatar_uid(avatar_name)
     job_id = job.job_id or _job_id()
     sandbox = f"/sandboxes/{avatar_name}"
-    request = run_request(job.request.changed_files, job.request.deleted_filenames)
-    spec = ContainerSpec(
-        image=images.image_id(job.request.image_name),
-        command=[
-            "sh",
-            "-c",
-            LAUNCHER,
-            "run",
-            RUN_SCRIPT_PATH,
-            str(job.request.max_seconds),
-            str(settings.output_bytes + 1),
-            str(settings.file_bytes + 1),
-            str(settings.sandbox_max_files),
-            request.mode,
-            *request.deleted,
-        ],
-        user=f"{uid}:{SANDBOX_GID}",
-        name=f"{settings.instance}-{kata_id}-{avatar_name}-{job_id}",
-        labels=host.labels(kata_id, "run", avatar=avatar_name, job_id=job_id, fence=str(job.fence)),
-        binds={host.volume_name(kata_id): {"bind": "/sandboxes", "mode": "rw"}},
-        limits=run_limits(settings),
+    request = agent.RunRequest(
+        uid=avatar_uid(avatar_name),
+        gid=SANDBOX_GID,
+        sandbox=sandbox,
         # Only these: the runner's own environment (its Redis URL, its token) never passes.
-        environment={
+        env={
             "CYBER_DOJO_KATA_ID": kata_id,
             "CYBER_DOJO_AVATAR_NAME": avatar_name,
             "CYBER_DOJO_IMAGE_NAME": job.request.image_name,
             "CYBER_DOJO_SANDBOX": sandbox,
             "HOME": sandbox,
         },
-        # Not working_dir=sandbox: the engine would create a missing one as root.
-        working_dir="/sandboxes",
-        # The engine writes the run time into root-owned .runner before the container starts.
-        archives=[("/sandboxes/.runner", tar_of({"run_at": (_iso(now) + "\n").encode()}))]
-        if write_run_at
-        else [],
+        max_seconds=job.request.max_seconds,
+        out_cap=settings.output_bytes + 1,
+        file_cap=settings.file_bytes + 1,
+        max_files=settings.sandbox_max_files,
+        deleted=job.request.deleted_filenames,
+        files=job.request.changed_files,
+        run_at=_iso(now) if write_run_at else "",
     )
-    return spec, request.stdin
+    spec = ContainerSpec(
+        image=images.image_id(job.request.image_name),
+        command=[agent.AGENT, "once"],
+        user="root",
+        name=f"{settings.instance}-{kata_id}-{avatar_name}-{job_id}",
+        labels=host.labels(kata_id, "run", avatar=avatar_name, job_id=job_id, fence=str(job.fence)),
+        binds={host.volume_name(kata_id): {"bind": "/sandboxes", "mode": "rw"}, **agent.bind()},
+        limits=run_limits(settings),
+        working_dir="/",
+    )
+    return spec, request
 
 
 def _contain(
@@ -235,71 +227,65 @@ def _contain(
     images: Images,
     job: Job[Run],
     spec: ContainerSpec,
-    stdin: bytes,
+    request: agent.RunRequest,
     live: KataContainers | None,
 ) -> tuple[Outcome, Frames]:
-    """Runs the run container; again when the image's id went (looked up anew), and again
-    once this version of the run script is installed when the volume lacks it."""
-    # The learner's max_seconds is timed inside the container, from cyber-dojo.sh's start;
-    # the container's own deadline also allows for the run script's work around it.
+    """Runs the run container; again when the image's id went (looked up anew)."""
+    # The learner's max_seconds is timed by the agent, from cyber-dojo.sh's start; the
+    # container's own deadline also allows for the agent's work around it.
     settings = host.settings
     deadline_s = job.request.max_seconds + settings.kill_grace_s + settings.bookkeeping_s
     try:
-        outcome, frames = _run_once(host, job.kata_id, spec, stdin, deadline_s, live)
+        return _run_once(host, job.kata_id, spec, request, deadline_s, live)
     except ImageNotFound:
         # The image went, or its name moved, since its id was looked up: look again.
         images.forget(job.request.image_name)
         spec.image = images.image_id(job.request.image_name)
-        outcome, frames = _run_once(host, job.kata_id, spec, stdin, deadline_s, live)
-    if frames.status is None and outcome.exit_code == Exit.NO_SCRIPT:
-        # The launcher stopped before it touched the sandbox: install the script, run again.
-        log.info("kata %s has no %s: installing it", job.kata_id, RUN_SCRIPT_FILE)
-        _admin(host, job, "root", install_step(), stdin=RUN_SCRIPT.encode())
-        outcome, frames = _run_once(host, job.kata_id, spec, stdin, deadline_s, live)
-    return outcome, frames
+        return _run_once(host, job.kata_id, spec, request, deadline_s, live)
 
 
 def _run_once(
     host: Host,
     kata_id: str,
     spec: ContainerSpec,
-    stdin: bytes,
+    request: agent.RunRequest,
     deadline_s: float,
     live: KataContainers | None,
 ) -> tuple[Outcome, Frames]:
-    """The run's outcome and its report, parsed once: a whole report spares the engine the
-    questions of how the run ended."""
+    """The run's outcome and the agent's answer, parsed once: a whole answer spares the
+    engine the questions of how the run ended."""
+    nonce = agent.nonce()
+    if live is not None:
+        return _in_live(host, kata_id, spec, agent.run(request, nonce), nonce, deadline_s, live)
     parsed: list[Frames] = []
 
     def whole(stdout: bytes) -> bool:
-        parsed.append(parse_frames(stdout))
+        parsed.append(parse_answer(stdout))
         return parsed[-1].whole
 
-    if live is None:
-        outcome = host.engine.run_container(spec, stdin, deadline_s, RESULT_BYTES, whole)
-    else:
-        outcome = _exec(host, kata_id, spec, stdin, deadline_s, live, whole)
-    return outcome, parsed[-1] if parsed else parse_frames(outcome.stdout)
+    stdin = agent.run(request, nonce)
+    outcome = host.engine.run_container(spec, stdin, deadline_s, RESULT_BYTES, whole)
+    return outcome, parsed[-1] if parsed else parse_answer(outcome.stdout)
 
 
-def _exec(
+def _in_live(
     host: Host,
     kata_id: str,
     spec: ContainerSpec,
-    stdin: bytes,
+    request: bytes,
+    nonce: str,
     deadline_s: float,
     live: KataContainers,
-    whole: Callable[[bytes], bool],
-) -> Outcome:
-    """The run as an exec into the kata's live container; in a new one when the engine says
-    the container is gone or stopped (removed by another worker process, the idle sweep, the
-    reaper or an operator; stopped by a restart of the engine)."""
+) -> tuple[Outcome, Frames]:
+    """The run as a request to the agent of the kata's live container; in a new one when the
+    engine says the container is gone or stopped (removed by another worker process, the idle
+    sweep, the reaper or an operator; stopped by a restart of the engine). An answer that is
+    not whole in time is a killed run: the container is removed."""
     while True:
         container_id, made = live.container_for(kata_id, spec)
+        started = time.monotonic()
         try:
-            outcome = host.engine.exec_run(
-                container_id, spec, stdin, deadline_s, RESULT_BYTES, whole
-            )
+            answer = host.engine.ask(container_id, request, nonce.encode(), deadline_s)
         except ContainerGone as error:
             log.info("kata %s: %s: running in a new one", kata_id, error)
             live.lost(kata_id, container_id)
@@ -308,41 +294,45 @@ def _exec(
             continue
         metrics.KATA_CONTAINER_RUNS.labels("new" if made else "reused").inc()
         live.used(kata_id)
-        outcome.container_id = container_id
-        return outcome
+        frames = parse_answer(answer)
+        outcome = Outcome(
+            exit_code=None,
+            stdout=answer,
+            stderr=b"",
+            oom_killed=None,
+            killed=not frames.complete,
+            elapsed_s=time.monotonic() - started,
+            container_id=container_id,
+        )
+        if outcome.killed:
+            metrics.CONTAINERS_KILLED.inc()
+        return outcome, frames
 
 
 def _keep_or_remove(live: KataContainers, job: Job[Run], outcome: Outcome, frames: Frames) -> int:
-    """Keeps the kata's live container only when its watcher, a root process the run cannot
-    touch, finds it clean: no process but its own, nothing in the places outside the sandboxes,
-    no IPC object, nothing ever killed for memory. The run's report can only make it stricter
-    (it is the learner's to shape): a run that says it timed out or failed its own work goes
-    too. Returns the OOM kills the watcher counted, which the run's report cannot hide."""
-    reported_clean = frames.whole and frames.left_clean and not frames.faults
-    if outcome.killed or not reported_clean or frames.timed_out or frames.oom_kills:
-        live.remove(job.kata_id, "abnormal_run")
-        return 0
-    try:
-        verdict = live.verdict(outcome.container_id)
-    except ContainerGone as error:
-        live.lost(job.kata_id, outcome.container_id)
-        log.warning("kata %s: no verdict on its live container: %s", job.kata_id, error)
-        return 0
-    if not verdict.clean:
-        log.warning(
-            "kata %s: its live container is not clean after %s's run: %s",
-            job.kata_id,
-            job.avatar_name,
-            verdict.reasons,
-        )
-        live.remove(job.kata_id, "unclean")
-    return verdict.oom_kills
+    """Keeps the kata's live container only when its agent, a root process the run cannot
+    touch, found it clean after the run: no process but its own, nothing in the places outside
+    the sandboxes, no IPC object, nothing ever killed for memory. A run that timed out, was
+    not answered whole or failed the agent's own work removes it too. Returns the OOM kills
+    the agent counted."""
+    clean = frames.whole and frames.left_clean and not frames.faults
+    if outcome.killed or not clean or frames.timed_out or frames.oom_kills:
+        if frames.dirty:
+            log.warning(
+                "kata %s: its live container is not clean after %s's run: %s",
+                job.kata_id,
+                job.avatar_name,
+                b" ".join(frames.dirty).decode(errors="replace"),
+            )
+        live.remove(job.kata_id, "unclean" if frames.dirty else "abnormal_run")
+    return frames.oom_kills or 0
 
 
 def _check_sandbox(host: Host, job: Job[Run], outcome: Outcome, frames: Frames) -> None:
-    """Raises when the script found no sandbox: the kata's, or only the avatar's."""
-    if frames.status is None and outcome.exit_code == Exit.NO_SANDBOX:
-        if host.remove_unmade_volume(host.volume_name(job.kata_id)):
+    """Raises when the agent found no sandbox: the kata's, or only the avatar's."""
+    if frames.missing is not None or outcome.exit_code == Exit.NO_SANDBOX:
+        unmade = host.remove_unmade_volume(host.volume_name(job.kata_id))
+        if unmade or frames.missing == "kata":
             raise KataNotFound(f"kata {job.kata_id} has no volume: PUT the kata")
         raise AvatarNotFound(f"kata {job.kata_id} has no sandbox for {job.avatar_name}")
 
@@ -359,7 +349,7 @@ def _judge(
     settings = host.settings
     if outcome.stderr:
         log.warning(
-            "run script of %s/%s wrote to stderr: %r",
+            "the agent of %s/%s wrote to stderr: %r",
             job.kata_id,
             job.avatar_name,
             outcome.stderr[:500],
@@ -368,7 +358,7 @@ def _judge(
         frames,
         exit_code=outcome.exit_code,
         killed=outcome.killed,
-        # The script's count when the engine was not asked; either, when both say.
+        # The agent's count when the engine was not asked; either, when both say.
         oom_killed=bool(frames.oom_kills or outcome.oom_killed or oom_kills),
         elapsed_ms=int(outcome.elapsed_s * 1000),
         rules=rules,
@@ -386,20 +376,22 @@ def _judge(
 
 
 def _admin(host: Host, job: Job[Any], user: str, args: list[str], *, stdin: bytes = b"") -> None:
-    """Runs one step of admin.sh in a container of the helper image on the kata's volume."""
+    """Runs one admin step of the agent in a container of the helper image on the kata's
+    volume."""
     kata_id = job.kata_id
     volume = host.volume_name(kata_id)
+    agent.make_present(host.engine, host.settings.helper_image)
     # Checked first because the engine would silently create a missing named volume.
     if host.engine.volume(volume) is None:
         raise KataNotFound(f"kata {kata_id} has no volume: PUT the kata")
     job_id = job.job_id or _job_id()
     spec = ContainerSpec(
         image=host.settings.helper_image,
-        command=["sh", "-c", ADMIN_SCRIPT, "admin", *args],
+        command=[agent.AGENT, "admin", *args],
         user=user,
         name=f"{host.settings.instance}-{kata_id}-{args[0]}-{job_id}",
         labels=host.labels(kata_id, "admin", job_id=job_id, fence=str(job.fence)),
-        binds={volume: {"bind": "/sandboxes", "mode": "rw"}},
+        binds={volume: {"bind": "/sandboxes", "mode": "rw"}, **agent.bind()},
         limits=admin_limits(host.settings),
     )
     outcome = disk.remounting(
@@ -413,7 +405,7 @@ def _admin(host: Host, job: Job[Any], user: str, args: list[str], *, stdin: byte
         raise AvatarNotFound(f"kata {kata_id} has no sandbox for {job.avatar_name}")
     if outcome.exit_code == Exit.NO_LAYOUT:
         raise KataNotFound(f"kata {kata_id} has a volume but no .runner folder: PUT the kata again")
-    if outcome.exit_code != 0 and b"No space left on device" in outcome.stderr:
+    if outcome.exit_code != 0 and b"no space left on device" in outcome.stderr.lower():
         raise KataDiskFull(f"the disk of kata {kata_id} is full: its avatars must delete files")
     if outcome.exit_code != 0 or outcome.killed:
         raise RunnerError(

@@ -1,70 +1,22 @@
-"""The bytes that travel to and from the run script (sandbox/run.sh): pure, no Docker."""
+"""The bytes that travel to and from the agent (agent/, sandbox/agent.py): pure, no Docker."""
 
 from __future__ import annotations
 
-import io
-import tarfile
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-FRAME_KINDS = frozenset("SUTKLFOECMXZW")
+FRAME_KINDS = frozenset("SUTKLFOECMXZWDN")
 NUMBERED = frozenset("SUKL")  # kinds whose name is a number
 END_HEADER = "."
-
-
-# Filenames to delete travel as the run script's arguments up to this many bytes (far below
-# the kernel's limit on arguments, 128 KiB a string and a quarter of the stack in all); a
-# longer list travels staged in the request tar.
-DELETED_ARGUMENT_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Request:
-    """A run's changes as the run script takes them: its mode argument, the filenames to
-    delete as arguments, and its stdin."""
-
-    mode: str
-    deleted: tuple[str, ...]
-    stdin: bytes
-
-
-def run_request(changed_files: Mapping[str, str], deleted_filenames: Sequence[str]) -> Request:
-    """Deletions as arguments and the files tarred at the top (`files`), or nothing to send
-    (`none`); a long list of deletions is `staged` with the files in one tar instead, each
-    name an empty file in a folder of its own. Names are data all the way: never shell text."""
-    if sum(len(name.encode()) + 1 for name in deleted_filenames) > DELETED_ARGUMENT_BYTES:
-        marks = {f"deleted/{n}/{name}": b"" for n, name in enumerate(deleted_filenames)}
-        return Request("staged", (), tar_of({**marks, **_encoded(changed_files, "files/")}))
-    if not changed_files:
-        return Request("none", tuple(deleted_filenames), b"")
-    return Request("files", tuple(deleted_filenames), tar_of(_encoded(changed_files)))
-
-
-def request_tar(files: Mapping[str, str]) -> bytes:
-    """A tar of `files/<name>` for each file: what admin.sh fills a sandbox with."""
-    return tar_of(_encoded(files, "files/"))
-
-
-def _encoded(files: Mapping[str, str], prefix: str = "") -> dict[str, bytes]:
-    return {prefix + name: content.encode() for name, content in files.items()}
-
-
-def tar_of(files: Mapping[str, bytes]) -> bytes:
-    """A tar of regular files, mode 0644, in the order given."""
-    buffer = io.BytesIO()
-    # GNU format: long names travel as ././@LongLink, which GNU tar and busybox both read.
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT, encoding="utf-8") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+# The agent's answer has two reports. The first is the root agent's own: how the run ended,
+# its output, and the agent's look at the container, none of which a learner can shape. The
+# second is the helper's, which runs as the learner's uid: only files are taken from it.
+ROOT_KINDS = frozenset("SUTKOEZDNF")
+FILE_KINDS = frozenset("CMXWLF")
 
 
 @dataclass
 class Frames:
-    """What the run script reported, as raw bytes, before any capping or decoding."""
+    """What the agent reported, as raw bytes, before any capping or decoding."""
 
     status: int | None = None
     duration_ms: int | None = None
@@ -72,22 +24,27 @@ class Frames:
     # How many processes the kernel killed for memory in the container; None when the
     # script could not read its cgroup's count (the engine's OOMKilled then says).
     oom_kills: int | None = None
-    # The sandbox held more files than the run script compares (its bound) before or after
+    # The sandbox held more files than the agent compares (its bound) before or after
     # the run: created, changed and deleted cover the files it counted.
     too_many_files: bool = False
-    # What of its own work the run script could not do (a fault header's text).
+    # What of its own work the agent could not do (a fault header's text).
     faults: list[bytes] = field(default_factory=list)
     stdout: bytes = b""
     stderr: bytes = b""
     created: dict[bytes, bytes] = field(default_factory=dict)
     changed: dict[bytes, bytes] = field(default_factory=dict)
     deleted: list[bytes] = field(default_factory=list)
-    # Files of the request the run script could not write into the sandbox.
+    # Files of the request the agent could not write into the sandbox.
     unwritten: list[bytes] = field(default_factory=list)
     complete: bool = True
-    # The script says it found nothing of the run left outside the sandbox. The learner can
-    # forge it, so it can only make the worker stricter: the watcher decides (operations.py).
+    # The root agent found the container clean after the run (Z): no process but its own,
+    # nothing in the places outside the sandboxes, no IPC object, no OOM kill. Else dirty
+    # holds its reasons (D).
     left_clean: bool = False
+    dirty: list[bytes] = field(default_factory=list)
+    # What the run could not start without (N): "kata" (its volume has no layout) or "avatar"
+    # (the avatar's sandbox does not exist).
+    missing: str | None = None
 
     @property
     def whole(self) -> bool:
@@ -96,8 +53,8 @@ class Frames:
         return self.complete and self.status is not None and self.oom_kills is not None
 
 
-def parse_frames(data: bytes) -> Frames:
-    """Parses the run script's report; a cut or garbled one keeps what came before it and
+def parse_frames(data: bytes, kinds: frozenset[str] = FRAME_KINDS) -> Frames:
+    """Parses one of the agent's reports; a cut or garbled one keeps what came before it and
     is marked incomplete.
 
     The report is a list of headers (a kind letter, a name, NUL, a size, newline), an end
@@ -108,7 +65,7 @@ def parse_frames(data: bytes) -> Frames:
         return frames
     headers: list[tuple[str, bytes, int]] = []
     try:
-        at = _headers(data, headers)
+        at = _headers(data, headers, kinds)
     except ValueError:
         frames.complete = False
         for kind, name, size in headers:
@@ -125,7 +82,7 @@ def parse_frames(data: bytes) -> Frames:
     return frames
 
 
-def _headers(data: bytes, headers: list[tuple[str, bytes, int]]) -> int:
+def _headers(data: bytes, headers: list[tuple[str, bytes, int]], kinds: frozenset[str]) -> int:
     """Appends each header up to the end header; returns where the contents start."""
     at = 0
     while True:
@@ -137,7 +94,7 @@ def _headers(data: bytes, headers: list[tuple[str, bytes, int]]) -> int:
         size = int(data[nul + 1 : newline])
         if kind == END_HEADER:
             return newline + 1
-        if kind not in FRAME_KINDS or size < 0:
+        if kind not in kinds or size < 0:
             raise ValueError(f"bad header at byte {at}")
         name = data[at + 1 : nul]
         if kind in NUMBERED:
@@ -171,5 +128,37 @@ def _apply(frames: Frames, kind: str, name: bytes, content: bytes) -> None:
         frames.left_clean = True
     elif kind == "W":
         frames.unwritten.append(name)
+    elif kind == "D":
+        frames.dirty.append(name)
+    elif kind == "N":
+        frames.missing = name.decode(errors="replace")
     else:
         frames.deleted.append(name)
+
+
+def parse_answer(data: bytes) -> Frames:
+    """Parses the agent's answer: "<nonce> <root size> <files size>", a newline, the root
+    agent's report, then the helper's. Kinds are taken from each report only as it may give
+    them: how the run ended from root's alone, files from the helper's alone. An answer cut
+    short, or a helper's report missing, cut or garbled, is not whole: the run is faulty."""
+    newline = data.find(b"\n")
+    words = data[:newline].split() if newline >= 0 else []
+    if len(words) != 3 or not words[1].isdigit() or not words[2].isdigit():
+        return Frames(complete=False)
+    root_size, files_size = int(words[1]), int(words[2])
+    root_at = newline + 1
+    files_at = root_at + root_size
+    frames = parse_frames(data[root_at:files_at], ROOT_KINDS)
+    if len(data) < files_at + files_size:
+        frames.complete = False
+        return frames
+    if frames.status is None:
+        return frames  # no run: its files are not looked at
+    files = parse_frames(data[files_at : files_at + files_size], FILE_KINDS)
+    if not files_size or not files.complete:
+        frames.faults.append(b"the run's files were not reported whole")
+    frames.created, frames.changed = files.created, files.changed
+    frames.deleted, frames.unwritten = files.deleted, files.unwritten
+    frames.too_many_files = files.too_many_files
+    frames.faults += files.faults
+    return frames

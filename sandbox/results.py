@@ -1,4 +1,4 @@
-"""The result of a run, built from what the run script reported: pure."""
+"""The result of a run, built from what the agent reported: pure."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class RunResult(TypedDict):
     changed: dict[str, Capped]
     deleted: list[str]
     files_truncated: bool  # created or changed files were left out by the result's bounds
-    too_many_files: bool  # the sandbox held more files than the run script compares
+    too_many_files: bool  # the sandbox held more files than the agent compares
     unwritten: list[str]  # files of the request that could not be written into the sandbox
 
 
@@ -50,8 +50,8 @@ def run_result(
 ) -> RunResult:
     """Caps, decodes and judges one run.
 
-    `exit_code` and `elapsed_ms` are the container's, used when the run script could not
-    report (user code killed it); `killed` says the runner killed the container at its deadline.
+    `exit_code` and `elapsed_ms` are the container's, used when the agent could not report
+    (its container was killed at its deadline); `killed` says the runner killed the container at its deadline.
     `rules` is None, or the reason, when there are none to judge by.
     """
     stdout = cap_text(frames.stdout, output_bytes)
@@ -98,17 +98,17 @@ def run_result(
 def _faulty_reason(
     frames: Frames, exit_code: int | None, rules: ColourRules | str | None
 ) -> str | None:
-    """Why the run cannot be judged by the rules: the run script's own faults first, which
+    """Why the run cannot be judged by the rules: the agent's own faults first, which
     make the run faulty even when it timed out; None when it can be."""
     if frames.faults:
         failed = "; ".join(fault.decode(errors="replace") for fault in frames.faults)
-        return f"the run script's own work failed: {failed}"
+        return f"the agent's own work failed: {failed}"
     if rules is None:
         return "the image has no usable colour rules"
     if isinstance(rules, str):
         return rules
     if frames.status is None:
-        return f"the run script did not report (exit {exit_code})"
+        return f"the agent did not report (exit {exit_code})"
     return None
 
 

@@ -1,13 +1,15 @@
 """A small in-memory engine for the unit tests of the logic above the engine seam.
 
 It keeps containers, volumes and images in dicts and records every container it was asked
-to run; `behave` decides what a run container does. What it cannot fake (a script running
-in a real container) is left to the integration tests, against DockerEngine.
+to run; `behave` decides what a run container does, and what a live container's agent
+answers. What it cannot fake (the agent in a real container) is left to the integration
+tests, against DockerEngine.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -23,6 +25,41 @@ def exits(code: int, stdout: bytes = b"") -> Behaviour:
     return lambda spec, stdin: Outcome(code, stdout, b"", False, killed=False, elapsed_s=0.01)
 
 
+def report(*headers: tuple[str, bytes, bytes]) -> bytes:
+    """A report of the agent's: each (kind, name, content), then the end header."""
+    heads = b"".join(
+        kind.encode() + name + b"\0" + str(len(body)).encode() + b"\n"
+        for kind, name, body in headers
+    )
+    return heads + b".\x000\n" + b"".join(body for _, _, body in headers)
+
+
+def answer(request: bytes, root: bytes, files: bytes = b".\x000\n") -> bytes:
+    """The agent's answer to a framed request: its nonce, the two reports' sizes, both."""
+    nonce = json.loads(request.split(b"\n", 1)[1])["nonce"].encode()
+    return b"%s %d %d\n%s%s" % (nonce, len(root), len(files), root, files)
+
+
+def ran(
+    status: int = 0, stdout: bytes = b"", *, clean: bool = True, oom_kills: int = 0
+) -> Behaviour:
+    """A container whose agent answers a run (or a look) with this status and stdout, its
+    look clean or not, and a files' report with no change."""
+
+    def behave(spec: ContainerSpec, stdin: bytes) -> Outcome:
+        look = [("Z", b"1", b"")] if clean else [("D", b"tasks:3", b"")]
+        root = report(
+            ("S", str(status).encode(), b""),
+            ("K", str(oom_kills).encode(), b""),
+            ("O", b"", stdout),
+            *look,
+        )
+        exit_code = 0 if spec.command[-1] == "once" else None
+        return Outcome(exit_code, answer(stdin, root), b"", False, killed=False, elapsed_s=0.01)
+
+    return behave
+
+
 @dataclass
 class StubEngine:
     """An Engine in memory."""
@@ -36,11 +73,10 @@ class StubEngine:
     files_read: list[tuple[str, str]] = field(default_factory=list)
     ran: list[ContainerSpec] = field(default_factory=list)
     started: list[ContainerSpec] = field(default_factory=list)  # containers that run on
-    execs: list[tuple[str, ContainerSpec]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    # What a live container's watcher answers a verdict with, after its nonce.
-    verdict: str = "clean 0"
+    # The requests written to running containers' agents, and the containers' specs.
     asked: list[tuple[str, bytes]] = field(default_factory=list)
+    specs: dict[str, ContainerSpec] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def add_container(
@@ -88,27 +124,16 @@ class StubEngine:
         for volume in spec.binds:
             self.volumes_.setdefault(volume, Volume(volume, {}))
         self.started.append(spec)
-        return self.add_container(spec.labels, mounts=tuple(spec.binds))
+        container_id = self.add_container(spec.labels, mounts=tuple(spec.binds))
+        self.specs[container_id] = spec
+        return container_id
 
-    def exec_run(
-        self,
-        container_id: str,
-        spec: ContainerSpec,
-        stdin: bytes,
-        deadline_s: float,
-        stdout_limit: int,
-        reported: Callable[[bytes], bool] | None = None,
-    ) -> Outcome:
+    def ask(self, container_id: str, request: bytes, nonce: bytes, timeout_s: float) -> bytes:
         if container_id not in self.containers_:
             raise ContainerGone(f"container {container_id} is gone")
-        self.execs.append((container_id, spec))
-        return self._behaving(spec, stdin, reported)
-
-    def ask(self, container_id: str, line: bytes, answer: bytes, timeout_s: float) -> bytes:
-        if container_id not in self.containers_:
-            raise ContainerGone(f"container {container_id} is gone")
-        self.asked.append((container_id, line))
-        return answer + b" " + self.verdict.encode() if self.verdict else b""
+        self.asked.append((container_id, request))
+        outcome = self.behave(self.specs[container_id], request)
+        return b"" if outcome.killed else outcome.stdout
 
     def _behaving(
         self, spec: ContainerSpec, stdin: bytes, reported: Callable[[bytes], bool] | None

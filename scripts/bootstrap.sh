@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes this machine ready to run and test the runner, doing only what is missing:
-# Debian packages, a docker engine, the venv with the pinned requirements, the local images.
+# Debian packages, a docker engine, the venv with the pinned requirements, the local images;
+# the Makefile then builds the agent.
 # A second run finds everything in place and takes a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,7 @@ command -v docker-registry >/dev/null || missing+=(docker-registry)  # tests pul
 command -v shellcheck >/dev/null || missing+=(shellcheck)  # make lint
 command -v dash >/dev/null || missing+=(dash)  # the scripts' tests run them under dash too
 command -v ruby >/dev/null || missing+=(ruby)  # a test checks the lambda translation against Ruby
+command -v go >/dev/null || missing+=(golang-go)  # the agent (agent/) is built from source
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { say "need root to install ${missing[*]}"; exit 1; }
   say "installing ${missing[*]}"

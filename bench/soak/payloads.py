@@ -40,10 +40,9 @@ ls -A
 echo canary
 """
 
-# The run script's own report, forged ahead of the real one: it claims a clean, green run.
-FORGE = (
-    r"printf 'S0\0000\nU5\0000\nK0\0000\nZ1\0000\nO\0005\nE\0000\n.\0000\nFAKE!' > /proc/$PPID/fd/1"
-)
+# A report that claims a clean, green run, forged into the agent's streams (refused: root's).
+REPORT = r"'S0\0000\nU5\0000\nK0\0000\nZ1\0000\nO\0005\nE\0000\n.\0000\nFAKE!'"
+FORGE = f"printf {REPORT} > /proc/$PPID/fd/1; printf {REPORT} > /proc/$PPID/fd/0"
 LEAVE_PROCESS = "setsid sh -c 'exec sleep 600' </dev/null >/dev/null 2>&1 &\n"
 LEAVE_FILES = (
     "echo left > /tmp/left; mkdir -p /tmp/d/e; echo x > /tmp/d/e/f; chmod 0 /tmp/d\n"
@@ -62,10 +61,7 @@ FILL_DISK = (
     "df -k . | tail -n 1; rm -f fill*\n"  # the kata's disk is its avatars' own: freed again
 )
 MANY_FILES = "mkdir m; i=0; while [ $i -lt 2500 ]; do : > m/f$i; i=$((i+1)); done; echo made $i\n"
-TRAP = (
-    "mkdir -p /run/runner/work/.trap/x && : > /run/runner/work/.trap/x/f"
-    " && chmod 000 /run/runner/work/.trap\n"
-)
+TRAP = "mkdir -p /tmp/.trap/x && : > /tmp/.trap/x/f && chmod 000 /tmp/.trap\n"
 PLANT_LINKS = (
     "ln -s /sandboxes/{honest}/seq steal; ln -s /sandboxes/.runner runner\n"
     "ln -s /etc etc; ln -s / root; echo planted\n"
@@ -117,9 +113,9 @@ def hostile_kinds(honest: str) -> list[Hostile]:
         Hostile("tmp_and_shm_files", LEAVE_FILES + FILL_TMP),
         Hostile("sysv_ipc", IPC, images=(PYTHON,)),
         Hostile("kill_everything", "kill -9 -1\n"),
-        Hostile("kill_run_script", "kill -9 $PPID\n"),
+        Hostile("kill_the_agent", "kill -9 $PPID; kill -9 $(pgrep agent) 2>/dev/null\n"),
         Hostile("forged_report", LEAVE_PROCESS + LEAVE_FILES + FORGE + "\n"),
-        Hostile("bookkeeping_trap", TRAP),
+        Hostile("tmp_trap", TRAP),
         Hostile("symlinks_out", PLANT_LINKS.format(honest=honest), (Run(), through_links)),
         Hostile("many_files", MANY_FILES),
         Hostile("full_disk", FILL_DISK, (Run(max_seconds=20),)),

@@ -14,9 +14,8 @@ import pytest
 
 from harness.services import wait_for
 from runner.identifiers import AVATARS, FIRST_AVATAR_UID
-from sandbox import scripts
+from sandbox import agent
 from sandbox.host import KATA_LABEL, ROLE_LABEL, Host
-from sandbox.limits import BOOKKEEPING
 from tests.conftest import PYTHON, sdk
 from tests.sandbox.conftest import Runner, assert_still_works, kata_containers, run_containers
 
@@ -28,8 +27,8 @@ def test_quiet_infinite_loop_times_out_and_leaves_no_container(
 ) -> None:
     run_sh("true")  # the avatar is made: only the run is timed
     started = time.monotonic()
-    # The run script's own timer ends it, well before the container's deadline (which also
-    # allows for the run script's bookkeeping).
+    # The agent's own timer ends it, well before the container's deadline (which also allows
+    # for the agent's own work).
     result = run_sh("while :; do :; done", max_seconds=2)
     elapsed = time.monotonic() - started
     assert result["timed_out"] is True
@@ -40,7 +39,7 @@ def test_quiet_infinite_loop_times_out_and_leaves_no_container(
     assert_still_works(run_sh)
 
 
-# Kills every `sleep` it can see: the run script's timer among them.
+# Kills every `sleep` it can see (the agent's timer is none of them: it is the agent's own).
 KILL_THE_TIMER = """
 for p in /proc/[0-9]*; do
   { read -r stat < "$p/stat"; } 2>/dev/null || continue
@@ -50,8 +49,7 @@ done
 
 
 def test_a_timer_that_died_early_is_no_time_out(run_sh: Runner) -> None:
-    # When the timer's sleep dies before its time (killed at the end of a run before its own
-    # subshell, whose pid may come after it, or by the learner), the time did not run out.
+    # A sleep the learner kills is no timer of the runner's: the time did not run out.
     result = run_sh(KILL_THE_TIMER + "sleep 0.3; echo done", max_seconds=10)
     assert result["stdout"] == {"content": "done\n", "truncated": False}
     assert (result["timed_out"], result["status"], result["colour"]) == (False, 0, "green")
@@ -77,7 +75,7 @@ def test_loud_infinite_loop_keeps_exactly_50_KiB_and_costs_no_memory_or_disk(
 
     def inspect_the_running_container() -> None:
         # From the moment the run container runs until it is gone, so that the last looks come
-        # late in the flood (the avatar's and the run script's short containers are not it).
+        # late in the flood (the avatar's short containers are not it).
         # Few and small looks: this process is the worker whose growth is measured.
         wait_for(lambda: bool(running_run_containers()), 20, "the run container running")
         while found := running_run_containers():
@@ -126,9 +124,8 @@ def test_fork_bomb_is_contained_and_next_run_works(run_sh: Runner) -> None:
     avatar = "kingfisher"
     result = run_sh("bomb() { bomb | bomb & }; bomb; sleep 3", avatar=avatar, max_seconds=5)
     # The run ended on its own, before its deadline: the bomb neither held it open nor took
-    # the run script's timer. Whether a "can't fork" reaches stderr depends on which process
-    # meets the pids limit first (the learner's shell, or the run script's own work), so the
-    # message is not asserted.
+    # the agent's kill. Whether a "can't fork" reaches stderr depends on which process meets
+    # the pids limit first, so the message is not asserted.
     assert result["timed_out"] is False, result
     uid = FIRST_AVATAR_UID + AVATARS.index(avatar)
     assert processes_of_uid(uid) == [], "the bomb outlived its run on the host"
@@ -172,19 +169,19 @@ def test_cannot_write_outside_its_sandbox_nor_read_another(run_sh: Runner) -> No
     result = run_sh(
         "id -u\n"
         "for target in /x /etc/x /sandboxes/x /sandboxes/.runner/x /sandboxes/tiger/x \\\n"
-        "    /sandboxes/.runner/run-*.sh; do\n"
+        "    /runner/x /runner/agent; do\n"
         "  echo hi > $target 2>/dev/null && echo wrote $target\n"
         "done\n"
-        "rm -f /sandboxes/.runner/run-*.sh 2>/dev/null\n"
+        "rm -f /runner/agent 2>/dev/null\n"
         "cat /sandboxes/tiger/secret.txt 2>/dev/null && echo read tiger\n"
         "ls /sandboxes/tiger 2>/dev/null && echo listed tiger\n"
         "rm -rf /sandboxes/tiger 2>/dev/null\n"
-        f"md5sum < {scripts.RUN_SCRIPT_PATH}\n"
+        "md5sum < /runner/agent\n"
         "exit 0\n"
     )
     lines = result["stdout"]["content"].splitlines()
-    script_md5 = hashlib.md5(scripts.RUN_SCRIPT.encode()).hexdigest()
-    assert lines == [str(FIRST_AVATAR_UID + AVATARS.index("lion")), f"{script_md5}  -"]
+    agent_md5 = hashlib.md5(agent.binary()).hexdigest()
+    assert lines == [str(FIRST_AVATAR_UID + AVATARS.index("lion")), f"{agent_md5}  -"]
     tiger = run_sh("cat secret.txt", avatar="tiger")
     assert tiger["stdout"]["content"] == "tiger secret\n"
     assert_still_works(run_sh)
@@ -246,14 +243,15 @@ def test_a_background_process_does_not_outlive_the_run(
     [
         # The kernel spares a namespace's init a SIGKILL from inside it: the run goes on.
         ("kill -9 1; echo alive", "alive\n", 0, "green"),
-        # The run script could not report: the container's own exit status, judged faulty.
-        ("kill -9 $PPID", "", 137, "faulty"),
-        # The run script reports cyber-dojo.sh killed by signal 9, judged by the image's rules.
+        # Its parent is the agent, root: not the learner's to signal (kill fails, status 1).
+        ("kill -9 $PPID", "", 1, "red"),
+        # The agent reports cyber-dojo.sh killed by signal 9, judged by the image's rules.
         ("kill -9 $$", "", 137, "amber"),
-        # Every process it may signal, the run script among them: as killing the run script.
-        ("kill -9 -1", "", 137, "faulty"),
+        # Every process of its uid but its own shell (kill(-1) spares the caller): the agent
+        # and its helper are not the uid's, so the run goes on.
+        ("kill -9 -1", "", 0, "green"),
     ],
-    ids=["init", "the-run-script", "its-own-shell", "everything"],
+    ids=["init", "the-agent", "its-own-shell", "everything"],
 )
 def test_killing_init_or_its_shells_is_reported_and_nothing_hangs(
     run_sh: Runner, script: str, stdout: str, status: int, colour: str
@@ -357,32 +355,14 @@ def test_a_full_tmp_and_dev_shm_leave_the_runs_own_bookkeeping_whole(run_sh: Run
     assert_still_works(run_sh)
 
 
-def test_a_learner_filling_the_runs_bookkeeping_gets_a_faulty_run_that_says_why(
-    run_sh: Runner,
-) -> None:
-    result = run_sh(fill(BOOKKEEPING) + "echo out; echo err >&2; exit 1")
-    assert (result["colour"], result["status"]) == ("faulty", 1)
-    assert "no space left for the run's bookkeeping" in result["faulty_reason"]
-    assert_still_works(run_sh)
-
-
-# A report written into the run script's own stdout, ahead of its real one (ARCHITECTURE.md,
-# "A forged report").
+# A report written into the stdout of the run's parent, the agent, ahead of its real one
+# (ARCHITECTURE.md, "The agent"): the agent is root, so the learner's uid cannot open it.
 FORGE = r"printf 'S0\0%s\nO\0%s\n.\0%s\nforged' 0 6 0 > /proc/$PPID/fd/1"
 
 
-def test_a_forged_report_changes_only_that_runs_own_result(run_sh: Runner) -> None:
+def test_a_forged_report_changes_nothing(run_sh: Runner) -> None:
     forged = run_sh(FORGE + "; echo real > real.txt; exit 1")
-    assert (forged["colour"], forged["status"], forged["stdout"]["content"]) == (
-        "green",
-        0,
-        "forged",
-    )
-    # What the code did is on disk all the same, and the next run reports it truly.
-    honest = run_sh("cat real.txt; exit 1")
-    assert (honest["colour"], honest["status"], honest["stdout"]["content"]) == (
-        "red",
-        1,
-        "real\n",
-    )
+    assert (forged["colour"], forged["status"], forged["stdout"]["content"]) == ("red", 1, "")
+    assert "Permission denied" in forged["stderr"]["content"]
+    assert forged["created"] == {"real.txt": {"content": "real\n", "truncated": False}}
     assert_still_works(run_sh, avatar="tiger")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import re
@@ -16,9 +15,7 @@ import pytest
 import sandbox.images
 from runner.errors import AvatarNotFound, DockerUnavailable, ImageNotFound, KataNotFound
 from runner.settings import Settings
-from sandbox import scripts
 from sandbox.host import KATA_LABEL, RUNNER_LABEL, Host
-from sandbox.report import run_request
 from tests.conftest import PYTHON, SHELL, new_kata_id, sdk
 from tests.sandbox.conftest import Ops, Runner, kata_containers, run_containers
 from traffic_lights.rules import COLOUR_RULES_LABEL
@@ -58,41 +55,12 @@ def test_new_kata_makes_a_labelled_volume_with_the_layout_and_hello_time(
             "755 0 0 .",
             "755 0 0 .runner",
             "644 0 0 .runner/hello_at",
-            f"644 0 0 .runner/{scripts.RUN_SCRIPT_FILE}",
             "644 0 0 .runner/run_at",
             "700 40028 5000 lion",
             "2026-11-28T09:30:15.000000Z",
         ]
     finally:
         ops.old_kata(kata_id)
-
-
-def test_a_volume_laid_out_without_this_run_script_gets_it_on_its_first_run(
-    host: Host, kata: str, run_sh: Runner
-) -> None:
-    run_sh("true")
-    # As a volume laid out by an earlier version of the runner: another script's version.
-    remove = ["sh", "-c", "rm /sandboxes/.runner/run-*.sh && : > /sandboxes/.runner/run-0.sh"]
-    sdk(host).containers.run(
-        host.settings.helper_image,
-        remove,
-        volumes={host.volume_name(kata): {"bind": "/sandboxes", "mode": "rw"}},
-        network_mode="none",
-        remove=True,
-    )
-    path = scripts.RUN_SCRIPT_PATH
-    listing = f"ls -A /sandboxes/.runner | grep run-; stat -c '%a %u' {path}; md5sum < {path}"
-    first = run_sh(listing, changed={"new.txt": "new"})
-    script_md5 = hashlib.md5(scripts.RUN_SCRIPT.encode()).hexdigest()
-    assert first["stdout"]["content"].splitlines() == [
-        "run-0.sh",
-        scripts.RUN_SCRIPT_FILE,
-        "644 0",
-        f"{script_md5}  -",
-    ]
-    assert first["created"] == {} and first["colour"] == "green"
-    assert run_sh("cat new.txt")["stdout"]["content"] == "new"
-    assert run_containers(host, kata) == []
 
 
 def test_a_run_records_its_time_in_the_volume(ops: Ops, kata: str, run_sh: Runner) -> None:
@@ -213,8 +181,8 @@ def test_created_changed_and_deleted_compare_the_sandbox_around_the_run(run_sh: 
 
 
 @pytest.mark.parametrize("image", [SHELL, PYTHON])
-def test_a_request_deletes_then_writes_however_it_travels(ops: Ops, kata: str, image: str) -> None:
-    many = {f"many/{i:03}-{'x' * 250}": "" for i in range(260)}  # too long for arguments
+def test_a_request_deletes_then_writes(ops: Ops, kata: str, image: str) -> None:
+    many = {f"many/{i:03}-{'x' * 250}": "" for i in range(260)}
     odd = {
         f"odd/{name}": "" for name in ("it's", "new\nline", "-dash", "$(id)", ".h", "..h", "b\\s")
     }
@@ -226,8 +194,7 @@ def test_a_request_deletes_then_writes_however_it_travels(ops: Ops, kata: str, i
         {"cyber-dojo.sh": listing, "a.txt": "a", "-b.txt": "b", **many, **odd},
     )
 
-    def run(changed: dict[str, str], deleted: list[str], mode: str) -> list[str]:
-        assert run_request(changed, deleted).mode == mode
+    def run(changed: dict[str, str], deleted: list[str]) -> list[str]:
         result = ops.run(kata, "lion", image, changed, deleted)
         assert (result["created"], result["changed"], result["deleted"]) == ({}, {}, [])
         lines: list[str] = result["stdout"]["content"].splitlines()
@@ -236,13 +203,13 @@ def test_a_request_deletes_then_writes_however_it_travels(ops: Ops, kata: str, i
     def cut(*names: str) -> list[str]:
         return sorted(line[:14] for name in names for line in f"./{name}".split("\n"))
 
-    assert run({}, ["a.txt", "-b.txt", "never.txt"], "none") == cut("cyber-dojo.sh", *many, *odd)
-    assert run({"c.txt": "c", "many/new/d.txt": "d"}, [min(many)], "files") == cut(
+    assert run({}, ["a.txt", "-b.txt", "never.txt"]) == cut("cyber-dojo.sh", *many, *odd)
+    assert run({"c.txt": "c", "many/new/d.txt": "d"}, [min(many)]) == cut(
         "c.txt", "cyber-dojo.sh", *sorted(many)[1:], "many/new/d.txt", *odd
     )
-    assert run(
-        {"c.txt": "again"}, [*sorted(many), "many/new/d.txt", *odd, "a.txt/no"], "staged"
-    ) == cut("c.txt", "cyber-dojo.sh")
+    assert run({"c.txt": "again"}, [*sorted(many), "many/new/d.txt", *odd, "a.txt/no"]) == cut(
+        "c.txt", "cyber-dojo.sh"
+    )
 
 
 def test_files_and_output_are_capped_at_50_KiB_and_created_at_16_sorted(run_sh: Runner) -> None:
@@ -270,7 +237,7 @@ def test_an_image_without_usable_colour_rules_gives_faulty(
     assert result["status"] == 0
 
 
-def test_a_run_asks_the_engine_nothing_once_its_report_is_whole(
+def test_a_run_asks_the_engine_nothing_once_the_agents_answer_is_whole(
     settings: Settings, kata: str, run_sh: Runner
 ) -> None:
     run_sh("true")
@@ -295,13 +262,6 @@ def test_a_run_asks_the_engine_nothing_once_its_report_is_whole(
     assert (hog["status"], hog["oom_killed"]) == (137, True)
     whole = ["POST /containers/create", "POST /{id}/attach", "POST /{id}/start", "DELETE /{id}"]
     assert calls == whole * 2
-    calls.clear()
-    # A run script that cannot report: the engine says how the container ended.
-    gone = counted_ops.run(
-        kata, "lion", SHELL, {"cyber-dojo.sh": "kill -9 $PPID; sleep 1"}, write_run_at=False
-    )
-    assert (gone["colour"], gone["status"]) == ("faulty", 137)
-    assert calls == [*whole[:3], "POST /{id}/wait", "GET /{id}/json", "DELETE /{id}"]
 
 
 def test_a_run_uses_the_image_its_name_stands_for_with_that_images_rules(

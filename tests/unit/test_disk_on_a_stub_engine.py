@@ -13,7 +13,7 @@ from runner.errors import HostDiskFull, RunnerError, VolumeNotMountable
 from runner.mailbox import Mailbox
 from runner.models import Job, NewKata, OldKata
 from runner.settings import MiB, Settings
-from sandbox import disk, operations
+from sandbox import agent, disk, operations
 from sandbox.engine import ContainerSpec, Image, Outcome
 from sandbox.host import Host
 from sandbox.images import Images
@@ -26,16 +26,27 @@ SHELL = "cyber-dojo-local/shell:latest"
 DISKS = Settings().kata_disks_dir
 
 
+def step_of(spec: ContainerSpec) -> str:
+    """disk.sh's step (sh -c SCRIPT disk STEP ...) or the agent's (AGENT admin STEP ..., or
+    its own install)."""
+    if spec.command[1] == "install":
+        return "agent install"
+    if spec.command[0] == agent.AGENT:
+        return f"{spec.command[1]} {spec.command[2]}"
+    return f"{spec.command[3]} {spec.command[4]}"
+
+
 def steps(engine: StubEngine) -> list[str]:
-    """The steps of the disk and admin scripts the stub ran, in order."""
-    return [f"{spec.command[3]} {spec.command[4]}" for spec in engine.ran]
+    """The steps of disk.sh and of the agent's admin the stub ran, in order (not the agent's
+    install)."""
+    return [step_of(spec) for spec in engine.ran if step_of(spec) != "agent install"]
 
 
 def failing(step: str) -> Behaviour:
-    """Containers that succeed but for the given step of the disk or admin script."""
+    """Containers that succeed but for the given step of disk.sh or of the agent's admin."""
 
     def behave(spec: ContainerSpec, stdin: bytes) -> Outcome:
-        status = 1 if spec.command[4] == step else 0
+        status = 1 if step_of(spec).split()[-1] == step else 0
         return Outcome(status, b"", b"it failed", False, killed=False, elapsed_s=0.01)
 
     return behave
@@ -45,7 +56,7 @@ def listing(lines: list[str], then: Callable[[], object] = lambda: None) -> Beha
     """Containers whose disk list step prints lines (then does `then`, as a job meanwhile)."""
 
     def behave(spec: ContainerSpec, stdin: bytes) -> Outcome:
-        if spec.command[4] != "list":
+        if step_of(spec) != "disk list":
             return Outcome(0, b"", b"", False, killed=False, elapsed_s=0.01)
         then()
         return Outcome(0, "".join(f"{line}\n" for line in lines).encode(), b"", False, False, 0.01)
@@ -93,21 +104,22 @@ def test_a_kata_on_a_disk_loses_it_after_its_volume_even_with_no_bound_now() -> 
     operations.new_kata(host_of(engine), Images(engine), Job(KATA, NewKata(image_name=SHELL)))
     host = host_of(engine, kata_disk_bytes=0)
     operations.old_kata(host, Images(engine), Job(KATA, OldKata()))
-    assert steps(engine)[-1] == "disk remove" and engine.volumes_ == {}
+    assert steps(engine)[-1] == "disk remove"
+    assert list(engine.volumes_) == [agent.volume_name()]  # the agent's stays
 
 
 def test_a_volume_that_would_not_mount_has_its_disk_attached_and_is_tried_once_more() -> None:
     tries: list[str] = []
 
     def behave(spec: ContainerSpec, stdin: bytes) -> Outcome:
-        tries.append(spec.command[4])
-        if spec.command[3] == "admin" and tries.count("kata") == 1:
+        tries.append(step_of(spec).split()[-1])
+        if step_of(spec) == "admin kata" and tries.count("kata") == 1:
             raise VolumeNotMountable("failed to mount local volume", f"stub-kata-{KATA}")
         return Outcome(0, b"", b"", False, killed=False, elapsed_s=0.01)
 
     engine = StubEngine(behave=behave)
     operations.new_kata(host_of(engine), Images(engine), Job(KATA, NewKata(image_name=SHELL)))
-    assert tries == ["make", "kata", "attach", "kata"]
+    assert tries == ["make", "install", "kata", "attach", "kata"]
 
 
 def test_a_host_without_room_for_the_disk_refuses_the_kata() -> None:
@@ -137,7 +149,7 @@ def test_a_new_kata_whose_layout_fails_loses_its_volume_and_its_disk() -> None:
     with pytest.raises(RunnerError, match="admin step kata"):
         operations.new_kata(host_of(engine), Images(engine), Job(KATA, NewKata(image_name=SHELL)))
     assert steps(engine) == ["disk make", "admin kata", "disk remove"]
-    assert engine.volumes_ == {}
+    assert list(engine.volumes_) == [agent.volume_name()]
 
 
 def test_a_new_kata_whose_disk_fails_has_no_volume_and_no_disk() -> None:
@@ -145,7 +157,7 @@ def test_a_new_kata_whose_disk_fails_has_no_volume_and_no_disk() -> None:
     with pytest.raises(RunnerError, match="disk step make"):
         operations.new_kata(host_of(engine), Images(engine), Job(KATA, NewKata(image_name=SHELL)))
     assert steps(engine) == ["disk make", "disk remove"]
-    assert engine.volumes_ == {}
+    assert engine.volumes_ == {}  # the disk failed before the agent was needed
 
 
 def test_a_kata_laid_out_again_keeps_its_volume_when_that_fails() -> None:

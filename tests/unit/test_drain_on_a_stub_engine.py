@@ -20,10 +20,11 @@ from runner.jobs import Jobs
 from runner.mailbox import Lease, Mailbox
 from runner.models import NewAvatar, NewKata, OldKata, Run
 from runner.settings import Settings
+from sandbox import agent
 from sandbox.engine import ContainerSpec, Image, Outcome
 from sandbox.host import FENCE_LABEL, JOB_LABEL, Host
 from sandbox.images import Images
-from sandbox.stub_engine import StubEngine
+from sandbox.stub_engine import StubEngine, ran
 from traffic_lights.rules import COLOUR_RULES_LABEL
 from worker.drain import Context, drain, remove_older_fences
 
@@ -32,22 +33,10 @@ SHELL = "cyber-dojo-local/shell:latest"
 GREEN = '{"rules": [{"colour": "red", "status": [1]}], "otherwise": "green"}'
 
 
-def report(status: int, stdout: bytes) -> bytes:
-    """A whole report of the run script with this status and stdout."""
-    frames = [("S", str(status).encode(), b""), ("K", b"0", b""), ("O", b"", stdout)]
-    headers = b"".join(
-        kind.encode() + name + b"\0" + str(len(body)).encode() + b"\n"
-        for kind, name, body in frames
-    )
-    return headers + b".\x000\n" + b"".join(body for _, _, body in frames)
-
-
 def scripted(spec: ContainerSpec, stdin: bytes) -> Outcome:
-    """Admin steps succeed; a run reports the status its request tar's size says (odd: 1)."""
-    if spec.command[3] == "run":
-        status = len(stdin) % 2
-        stdout = f"ran {spec.name}".encode()
-        return Outcome(None, report(status, stdout), b"", None, killed=False, elapsed_s=0.01)
+    """Admin steps succeed; a run's agent answers with status 0 and the container's name."""
+    if spec.command[-1] == "once":
+        return ran(0, f"ran {spec.name}".encode())(spec, stdin)
     return Outcome(0, b"", b"", False, killed=False, elapsed_s=0.01)
 
 
@@ -84,10 +73,14 @@ def test_a_drain_runs_the_katas_jobs_in_order_and_records_each(
     assert drain(ctx, KATA) == 5
     ended = [jobs.get(s.job_id) for s in submitted]
     assert [job["state"] for job in ended if job] == ["done"] * 5
-    runs = [spec for spec in engine.ran if spec.command[3] == "run"]
+    runs = [spec for spec in engine.ran if spec.command[-1] == "once"]
     assert [spec.labels[JOB_LABEL] for spec in runs] == [s.job_id for s in submitted[2:]]
     # Every container of a job carries its fence; a disk's (the kata's, not a job's) none.
-    fences = {spec.labels.get(FENCE_LABEL) for spec in engine.ran if spec.command[3] != "disk"}
+    fences = {
+        spec.labels.get(FENCE_LABEL)
+        for spec in engine.ran
+        if spec.command[0] == agent.AGENT  # not a disk's, nor the agent's install
+    }
     assert fences == {"1"}
     assert ended[2] and ended[2]["result"]["stdout"]["content"] == f"ran {runs[0].name}"
     record = jobs.kata(KATA)

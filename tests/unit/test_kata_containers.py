@@ -12,12 +12,12 @@ from harness.services import free_port
 from runner.mailbox import Mailbox
 from runner.models import Job, Run
 from runner.settings import Settings
-from sandbox import operations
+from sandbox import agent, operations
 from sandbox.engine import ContainerSpec, Image, Outcome
 from sandbox.host import FENCE_LABEL, ROLE_LABEL, Host
-from sandbox.kata_containers import IMAGE_LABEL, LIVE_ROLE, KataContainers, Verdict
+from sandbox.kata_containers import IMAGE_LABEL, LIVE_ROLE, KataContainers
 from sandbox.report import Frames
-from sandbox.stub_engine import StubEngine
+from sandbox.stub_engine import StubEngine, ran
 
 SHELL_ID = "sha256:shell"
 
@@ -74,103 +74,94 @@ def test_a_kata_gets_one_container_per_image_made_once(
 
 def test_idle_containers_go_and_recent_ones_stay(live: KataContainers, engine: StubEngine) -> None:
     live.container_for("Kata0001", spec(live, "Kata0001"))
-    assert live.mailbox is not None
-    live.mailbox.used_live("Kata0001", 1000.0)
+    assert live.book is not None
+    live.book.used_live("Kata0001", 1000.0)
     recent, _ = live.container_for("Kata0002", spec(live, "Kata0002"))
-    live.mailbox.used_live("Kata0002", 1900.0)
+    live.book.used_live("Kata0002", 1900.0)
     assert live.remove_idle(300, now=2000.0) == 1
     assert live_ids(engine) == {recent}
-    assert live.mailbox.live_katas() == ["Kata0002"]
+    assert live.book.live_katas() == ["Kata0002"]
 
 
 def test_a_busy_katas_container_is_not_removed_when_idle(
     live: KataContainers, engine: StubEngine
 ) -> None:
     busy, _ = live.container_for("Kata0001", spec(live, "Kata0001"))
-    assert live.mailbox is not None
-    live.mailbox.used_live("Kata0001", 1000.0)
-    lease = live.mailbox.acquire("Kata0001", "a-worker")  # a run is in it
+    assert live.book is not None
+    live.book.used_live("Kata0001", 1000.0)
+    lease = live.book.acquire("Kata0001", "a-worker")  # a run is in it
     assert lease is not None
     assert live.remove_idle(300, now=2000.0) == 0
     assert live_ids(engine) == {busy}
-    live.mailbox.release(lease)
+    live.book.release(lease)
 
 
 def test_past_the_most_live_katas_the_least_recently_used_is_evicted(
     live: KataContainers, engine: StubEngine
 ) -> None:
-    assert live.mailbox is not None
+    assert live.book is not None
     made = {}
     for n, kata_id in enumerate(["Kata0001", "Kata0002", "Kata0003"]):
         made[kata_id], _ = live.container_for(kata_id, spec(live, kata_id))
-        live.mailbox.used_live(kata_id, 1000.0 + n)
+        live.book.used_live(kata_id, 1000.0 + n)
     newest, _ = live.container_for("Kata0004", spec(live, "Kata0004"))
     assert live_ids(engine) == {made["Kata0002"], made["Kata0003"], newest}
-    assert "Kata0001" not in live.mailbox.live_katas()
+    assert "Kata0001" not in live.book.live_katas()
 
 
-@pytest.mark.parametrize(
-    ("answer", "verdict"),
-    [
-        (b"n clean 0", Verdict(True, 0, "")),
-        (b"n dirty 0 tasks:3 pid50:uid40028", Verdict(False, 0, "tasks:3 pid50:uid40028")),
-        (b"n dirty 2 oom:2", Verdict(False, 2, "oom:2")),
-        (b"", Verdict(False, 0, "no verdict: b''")),  # no answer in time: a doubt
-        (b"n clean", Verdict(False, 0, "no verdict: b'n clean'")),
-        (b"n fine 0", Verdict(False, 0, "no verdict: b'n fine 0'")),
-    ],
-)
-def test_a_verdict_is_clean_only_when_the_watcher_says_so_whole(
-    answer: bytes, verdict: Verdict
-) -> None:
-    assert Verdict.parse(answer) == verdict
-
-
-def clean_report() -> Frames:
+def clean_answer() -> Frames:
     return Frames(status=0, oom_kills=0, left_clean=True)
 
 
-def ran(container_id: str) -> Outcome:
-    return Outcome(None, b"", b"", None, killed=False, elapsed_s=0.1, container_id=container_id)
+def answered(container_id: str, *, killed: bool = False) -> Outcome:
+    return Outcome(None, b"", b"", None, killed=killed, elapsed_s=0.1, container_id=container_id)
 
 
 @pytest.mark.parametrize(
-    ("watcher", "report", "kept"),
+    ("answer", "killed", "kept"),
     [
-        ("clean 0", clean_report(), True),
-        ("dirty 0 tasks:3", clean_report(), False),  # a forged clean report changes nothing
-        ("", clean_report(), False),  # no answer
-        ("clean 0", Frames(status=0, oom_kills=0, left_clean=False), False),  # the report's doubt
-        ("clean 0", Frames(status=0, oom_kills=0, left_clean=True, timed_out=True), False),
+        (clean_answer(), False, True),
+        (Frames(status=0, oom_kills=0, dirty=[b"tasks:3"]), False, False),  # the agent's doubt
+        (clean_answer(), True, False),  # no whole answer in time
+        (Frames(status=0, oom_kills=0, left_clean=True, timed_out=True), False, False),
+        (Frames(status=0, oom_kills=1, left_clean=True), False, False),
+        (Frames(status=0, oom_kills=0, left_clean=True, faults=[b"helper"]), False, False),
+        (Frames(status=None, oom_kills=0, left_clean=True), False, False),  # not whole
     ],
 )
-def test_the_watcher_decides_and_the_report_can_only_be_stricter(
-    live: KataContainers, engine: StubEngine, watcher: str, report: Frames, kept: bool
+def test_only_a_whole_clean_answer_keeps_the_container(
+    live: KataContainers, engine: StubEngine, answer: Frames, killed: bool, kept: bool
 ) -> None:
     container_id, _ = live.container_for("Kata0001", spec(live, "Kata0001"))
-    engine.verdict = watcher
     job = Job("Kata0001", Run(image_name="cyber-dojo-local/shell:latest"), "lion")
-    operations._keep_or_remove(live, job, ran(container_id), report)
+    operations._keep_or_remove(live, job, answered(container_id, killed=killed), answer)
     assert (container_id in live_ids(engine)) is kept
-    if watcher and report.left_clean and not report.timed_out:
-        assert engine.asked[-1][0] == container_id
 
 
 def test_a_run_into_a_container_another_process_removed_runs_in_a_new_one(
     live: KataContainers, engine: StubEngine
 ) -> None:
+    engine.behave = ran(0, b"hi")
     first, _ = live.container_for("Kata0001", spec(live, "Kata0001"))
     KataContainers(live.host).remove("Kata0001", "idle")  # another worker process
-    outcome = operations._exec(
-        live.host, "Kata0001", spec(live, "Kata0001"), b"", 5.0, live, lambda _: True
+    nonce = agent.nonce()
+    request = agent.look(nonce)
+    outcome, frames = operations._in_live(
+        live.host, "Kata0001", spec(live, "Kata0001"), request, nonce, 5.0, live
     )
     assert outcome.container_id in live_ids(engine) and outcome.container_id != first
-    assert [c for c, _ in engine.execs] == [outcome.container_id]
+    assert [c for c, _ in engine.asked] == [outcome.container_id]
+    assert (frames.whole, frames.stdout, frames.left_clean) == (True, b"hi", True)
 
 
-def test_a_container_of_another_watcher_is_replaced(
-    live: KataContainers, engine: StubEngine
-) -> None:
+def test_a_look_is_the_agents_answer(live: KataContainers, engine: StubEngine) -> None:
+    engine.behave = ran(clean=False)
+    container_id, _ = live.container_for("Kata0001", spec(live, "Kata0001"))
+    seen = live.look(container_id)
+    assert (seen.left_clean, seen.dirty) == (False, [b"tasks:3"])
+
+
+def test_a_container_of_another_agent_is_replaced(live: KataContainers, engine: StubEngine) -> None:
     older = engine.add_container(
         {**live.host.labels("Kata0001", LIVE_ROLE, fence="3"), IMAGE_LABEL: SHELL_ID}
     )

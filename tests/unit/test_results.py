@@ -1,4 +1,4 @@
-"""A run's result from what the run script reported."""
+"""A run's result from what the agent reported."""
 
 from __future__ import annotations
 
@@ -133,14 +133,14 @@ def test_the_files_not_written_are_listed_sorted_and_the_run_judged_as_usual() -
 def test_a_fault_of_the_run_scripts_own_work_is_faulty_with_its_reason() -> None:
     r = result(Frames(status=1, stdout=b"out", faults=[b"keeping stderr"]))
     assert r["colour"] == "faulty" and r["status"] == 1
-    assert r["faulty_reason"] == "the run script's own work failed: keeping stderr"
+    assert r["faulty_reason"] == "the agent's own work failed: keeping stderr"
     timed_out = result(Frames(status=137, timed_out=True, faults=[b"mkfifo"]))
     assert (timed_out["colour"], timed_out["timed_out"]) == ("faulty", True)
 
 
 def test_every_faulty_run_says_why_and_no_other_does() -> None:
     assert result(Frames(), exit_code=90)["faulty_reason"] == (
-        "the run script did not report (exit 90)"
+        "the agent did not report (exit 90)"
     )
     assert result(Frames(status=0), rules=None)["faulty_reason"] == (
         "the image has no usable colour rules"

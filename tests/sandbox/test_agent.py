@@ -1,7 +1,8 @@
-"""Who decides that a kata's live container may serve again: its watcher, a root process the
-learner cannot touch, never the run's report. Each attack ends with the container removed, or
-cleaned, and the next avatar's run seeing nothing of the attacker. And a container removed or
-stopped by anyone else is replaced, never a broken kata."""
+"""The agent, a kata container's own root process, against a learner who kills, ptraces or
+writes everything its uid can reach: it cannot forge a report, stop the agent or its helper,
+or leave anything behind for the next avatar. What a run leaves outside its sandbox is killed
+or emptied, and the container serves again; what cannot be emptied removes it. And a
+container removed or stopped by anyone else is replaced, never a broken kata."""
 
 from __future__ import annotations
 
@@ -16,23 +17,29 @@ from tests.conftest import PYTHON, SHELL, new_kata_id, sdk
 from tests.sandbox.conftest import Ops
 from tests.sandbox.test_kata_container import live_container
 
-# A whole report that says the run was clean, written into the run script's own stdout.
-FORGE = (
-    r"printf 'S0\0000\nU5\0000\nK0\0000\nZ1\0000\nO\0005\nE\0000\n.\0000\nFAKE!'"
-    " > /proc/$PPID/fd/1"
-)
-# Every other process of the run's uid (the run script, its timer, its drainers) killed.
-KILL_THE_SCRIPT = "kill -9 -1"
+# A whole report that says the run was clean, written into the agent's stdout and stdin.
+REPORT = r"'S0\0000\nU5\0000\nK0\0000\nZ1\0000\nO\0005\nE\0000\n.\0000\nFAKE!'"
+FORGE = f"printf {REPORT} > /proc/$PPID/fd/1; printf {REPORT} > /proc/$PPID/fd/0"
+# Every other process of the run's uid killed (kill(-1) spares only the caller and init).
+KILL_EVERYTHING = "kill -9 -1"
+# Every process it can name but its own shell: the agent and its helper are not the uid's.
+KILL_EACH = "for p in /proc/[0-9]*; do [ ${p#/proc/} = $$ ] || kill -9 ${p#/proc/}; done"
 STAY = "setsid sh -c 'exec sleep 600' </dev/null >/dev/null 2>&1 &"
 LEAVE_FILES = "echo secret > /tmp/left; echo secret > /dev/shm/left"
 # A System V shared memory segment (IPC_CREAT | 0600): it outlives every process.
 LEAVE_IPC = "python3 -c 'import ctypes; assert ctypes.CDLL(None).shmget(0x5eed, 4096, 0o1600) >= 0'"
-TRAP = (
-    "mkdir -p /run/runner/work/.trap/x && : > /run/runner/work/.trap/x/f && "
-    "chmod 000 /run/runner/work/.trap"
-)
+# A folder its owner cannot enter, in a place the agent empties.
+TRAP = "mkdir -p /tmp/.trap/x && : > /tmp/.trap/x/f && chmod 000 /tmp/.trap"
+# PTRACE_ATTACH (16) of every process of another uid: each refused.
+PTRACE = """python3 -c '
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+for pid in sorted(int(p) for p in os.listdir("/proc") if p.isdigit()):
+    if os.stat(f"/proc/{pid}").st_uid != os.getuid() and libc.ptrace(16, pid, 0, 0) == 0:
+        print("attached", pid)
+print("tried")'"""
 # What another avatar sees of others: processes of any uid but root's and its own, anything
-# in the writable places but its own bookkeeping, System V IPC objects.
+# in the writable places, System V IPC objects.
 LOOK = """
 me=$(id -u)
 for s in /proc/[0-9]*/status; do
@@ -43,7 +50,6 @@ for s in /proc/[0-9]*/status; do
   done < "$s" 2>/dev/null
 done
 for d in /tmp /dev/shm /dev/mqueue; do ls -A "$d"; done
-ls -A /run/runner | grep -vx work
 for f in /proc/sysvipc/shm /proc/sysvipc/msg /proc/sysvipc/sem; do
   n=0; while read -r _; do n=$((n + 1)); done < "$f"; [ "$n" -le 1 ] || echo "ipc $f"
 done
@@ -75,54 +81,56 @@ def assert_tiger_sees_nothing_of_lion(ops: Ops, kata_id: str) -> None:
     assert (seen["status"], seen["faulty_reason"]) == (0, None)
 
 
-def test_a_forged_clean_report_from_a_killed_script_removes_the_container(
-    live: tuple[Ops, str],
+def test_a_report_forged_into_the_agents_streams_reaches_nobody(live: tuple[Ops, str]) -> None:
+    ops, kata = live
+    run(ops, kata, "true")
+    before = live_container(ops, kata)
+    forged = run(ops, kata, f"{FORGE}\necho real\nexit 1")
+    assert (forged["stdout"], forged["status"]) == ({"content": "real\n", "truncated": False}, 1)
+    assert forged["stderr"]["content"].count("Permission denied") == 2  # type: ignore[index]
+    assert live_container(ops, kata) == before
+    assert_tiger_sees_nothing_of_lion(ops, kata)
+
+
+@pytest.mark.parametrize("kill", [KILL_EVERYTHING, KILL_EACH], ids=["kill-1", "each"])
+def test_killing_everything_it_can_stops_neither_the_agent_nor_its_kill(
+    live: tuple[Ops, str], kill: str
 ) -> None:
     ops, kata = live
     run(ops, kata, "true")
     before = live_container(ops, kata)
-    forged = run(ops, kata, f"{FORGE}\n{KILL_THE_SCRIPT}\n{STAY}\nexit 0")
-    assert forged["stdout"] == {"content": "FAKE!", "truncated": False}  # its own result
-    assert live_container(ops, kata) in (None,)  # the watcher saw the process left behind
+    killed = run(ops, kata, f"{STAY}\n{LEAVE_FILES}\necho made > made.txt\n{kill}\nexit 3")
+    assert killed["status"] == 3
+    assert killed["created"] == {"made.txt": {"content": "made\n", "truncated": False}}
+    assert killed["faulty_reason"] is None
+    # What it left (a process, files) is killed and emptied: the container serves again.
+    assert live_container(ops, kata) == before
+    assert_tiger_sees_nothing_of_lion(ops, kata)
+
+
+def test_the_agent_and_its_helper_cannot_be_ptraced(live: tuple[Ops, str]) -> None:
+    ops, kata = live
+    if ops.image == SHELL:  # type: ignore[attr-defined]
+        pytest.skip("the shell image has no tool that calls ptrace")
+    traced = run(ops, kata, f"sleep 30 &\n{PTRACE}")
+    assert traced["stdout"] == {"content": "tried\n", "truncated": False}
+    assert_tiger_sees_nothing_of_lion(ops, kata)
+
+
+def test_an_ipc_object_left_behind_removes_the_container(live: tuple[Ops, str]) -> None:
+    ops, kata = live
+    if ops.image == SHELL:  # type: ignore[attr-defined]
+        pytest.skip("the shell image has no tool that makes an IPC object")
+    run(ops, kata, "true")
+    before = live_container(ops, kata)
+    left = run(ops, kata, f"{LEAVE_IPC}\n{FORGE}\nexit 0")
+    assert left["status"] == 0 and left["faulty_reason"] is None
+    assert live_container(ops, kata) is None
     assert_tiger_sees_nothing_of_lion(ops, kata)
     assert live_container(ops, kata) not in (None, before)
 
 
-@pytest.mark.parametrize("leave", [LEAVE_FILES, LEAVE_IPC], ids=["files", "ipc"])
-def test_files_and_ipc_left_behind_a_forged_report_remove_the_container(
-    live: tuple[Ops, str], leave: str
-) -> None:
-    ops, kata = live
-    if leave == LEAVE_IPC and ops.image == SHELL:  # type: ignore[attr-defined]
-        pytest.skip("the shell image has no tool that makes an IPC object")
-    run(ops, kata, f"{leave}\n{FORGE}\n{KILL_THE_SCRIPT}\nexit 0")
-    assert live_container(ops, kata) is None
-    assert_tiger_sees_nothing_of_lion(ops, kata)
-
-
-def test_a_report_forged_without_killing_the_script_cannot_keep_an_ipc_object(
-    live: tuple[Ops, str],
-) -> None:
-    ops, kata = live
-    if ops.image == SHELL:  # type: ignore[attr-defined]
-        pytest.skip("the shell image has no tool that makes an IPC object")
-    # The run script lives on, cleans what it can and finds the object, but the report the
-    # worker reads first is the forged one, which says clean.
-    run(ops, kata, f"{LEAVE_IPC}\n{FORGE}\nexit 0")
-    assert live_container(ops, kata) is None
-    assert_tiger_sees_nothing_of_lion(ops, kata)
-
-
-def test_a_run_that_kills_its_own_script_without_forging_removes_the_container(
-    live: tuple[Ops, str],
-) -> None:
-    ops, kata = live
-    run(ops, kata, f"{STAY}\n{KILL_THE_SCRIPT}\nexit 0")
-    assert live_container(ops, kata) is None
-    assert_tiger_sees_nothing_of_lion(ops, kata)
-
-
-def test_a_trap_in_the_bookkeeping_does_not_break_the_next_run(live: tuple[Ops, str]) -> None:
+def test_a_trap_in_tmp_does_not_break_the_next_run(live: tuple[Ops, str]) -> None:
     ops, kata = live
     run(ops, kata, TRAP)
     for avatar in ("tiger", "lion"):

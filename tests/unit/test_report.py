@@ -1,60 +1,17 @@
-"""The bytes to and from the run script."""
+"""The agent's reports, as the worker reads them."""
 
 from __future__ import annotations
 
-import io
-import tarfile
-
-from sandbox.report import (
-    DELETED_ARGUMENT_BYTES,
-    Request,
-    parse_frames,
-    request_tar,
-    run_request,
-)
+from sandbox.report import parse_answer, parse_frames
 
 
 def report(*frames: tuple[str, bytes, bytes]) -> bytes:
-    """The run script's layout: every header, the end header, then the contents in order."""
+    """A report's layout: every header, the end header, then the contents in order."""
     headers = b"".join(
         kind.encode() + name + b"\0" + str(len(content)).encode() + b"\n"
         for kind, name, content in frames
     )
     return headers + b".\x000\n" + b"".join(content for _, _, content in frames)
-
-
-def test_request_tar_holds_the_files() -> None:
-    data = request_tar({"a/b.txt": "bé", "x" * 300: ""})
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        names = tar.getnames()
-        content = tar.extractfile("files/a/b.txt").read()  # type: ignore[union-attr]
-    assert names == ["files/a/b.txt", "files/" + "x" * 300]
-    assert content == "bé".encode()
-
-
-def test_run_request_sends_deletions_as_arguments_and_files_as_a_flat_tar() -> None:
-    request = run_request({"a/b.txt": "bé"}, ["gone.txt", "-n\nl"])
-    assert (request.mode, request.deleted) == ("files", ("gone.txt", "-n\nl"))
-    with tarfile.open(fileobj=io.BytesIO(request.stdin)) as tar:
-        assert tar.getnames() == ["a/b.txt"]
-        assert tar.extractfile("a/b.txt").read() == "bé".encode()  # type: ignore[union-attr]
-
-
-def test_run_request_with_no_files_sends_nothing() -> None:
-    assert run_request({}, ["x"]) == Request("none", ("x",), b"")
-    assert run_request({}, []) == Request("none", (), b"")
-
-
-def test_run_request_stages_a_deletion_list_too_long_for_arguments() -> None:
-    many = [f"{i:04}" + "x" * 1000 for i in range(DELETED_ARGUMENT_BYTES // 1000 + 1)]
-    request = run_request({"a.txt": "a"}, many)
-    assert (request.mode, request.deleted) == ("staged", ())
-    with tarfile.open(fileobj=io.BytesIO(request.stdin)) as tar:
-        assert tar.getnames() == [
-            *(f"deleted/{n}/{name}" for n, name in enumerate(many)),
-            "files/a.txt",
-        ]
-        assert all(member.size == 0 for member in tar.getmembers()[:-1])
 
 
 def test_parse_frames_reads_every_kind() -> None:
@@ -123,3 +80,58 @@ def test_the_files_the_run_script_could_not_write_are_kept_in_order() -> None:
     )
     assert frames.complete and frames.unwritten == ["ro/new\nname é".encode(), b"a.txt"]
     assert parse_frames(report(("S", b"0", b""))).unwritten == []
+
+
+def answer(root: bytes, files: bytes, nonce: bytes = b"n0") -> bytes:
+    return b"%s %d %d\n%s%s" % (nonce, len(root), len(files), root, files)
+
+
+ROOT = report(("S", b"3", b""), ("K", b"0", b""), ("O", b"", b"out"), ("Z", b"1", b""))
+
+
+def test_an_answer_takes_the_run_from_root_and_the_files_from_the_helper() -> None:
+    files = report(("C", b"new.txt", b"new"), ("X", b"gone.txt", b""), ("W", b"ro/x", b""))
+    frames = parse_answer(answer(ROOT, files))
+    assert (frames.whole, frames.status, frames.stdout, frames.left_clean) == (
+        True,
+        3,
+        b"out",
+        True,
+    )
+    assert (frames.created, frames.deleted, frames.unwritten) == (
+        {b"new.txt": b"new"},
+        [b"gone.txt"],
+        [b"ro/x"],
+    )
+    assert frames.faults == []
+
+
+def test_the_helpers_report_cannot_say_how_the_run_ended_nor_that_it_is_clean() -> None:
+    forged = report(("S", b"0", b""), ("Z", b"1", b""), ("O", b"", b"FAKE"))
+    frames = parse_answer(answer(report(("S", b"3", b""), ("K", b"0", b"")), forged))
+    assert (frames.status, frames.stdout, frames.left_clean) == (3, b"", False)
+    assert frames.faults == [b"the run's files were not reported whole"]
+
+
+def test_a_missing_or_cut_helpers_report_is_a_fault() -> None:
+    assert parse_answer(answer(ROOT, b"")).faults == [b"the run's files were not reported whole"]
+    cut = parse_answer(answer(ROOT, report(("C", b"a", b"abc")))[:-1])
+    assert not cut.complete
+
+
+def test_an_answer_cut_or_without_its_line_is_not_whole() -> None:
+    whole = answer(ROOT, report())
+    assert parse_answer(whole).whole
+    assert not parse_answer(whole[: len(whole) - len(report()) - 1]).whole
+    assert not parse_answer(b"").whole
+    assert not parse_answer(b"n0 x 3\n").whole
+
+
+def test_a_look_has_no_run_and_its_reasons() -> None:
+    frames = parse_answer(answer(report(("K", b"0", b""), ("D", b"tasks:3", b"")), b""))
+    assert (frames.status, frames.left_clean, frames.dirty, frames.faults) == (
+        None,
+        False,
+        [b"tasks:3"],
+        [],
+    )

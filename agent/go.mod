@@ -1,0 +1,3 @@
+module runner/agent
+
+go 1.19

@@ -22,6 +22,12 @@ from runner.models import PullImage, Request
 from runner.settings import Settings
 from runner.store import connect_redis, redis_errors
 
+# The job kinds, in API.md's order (its table of jobs, then cyber-dojo's run);
+# worker/kinds.py says how a worker does each.
+JobKind = Literal[
+    "new_kata", "old_kata", "new_avatar", "old_avatar", "run", "pull_image", "cyber_dojo_run"
+]
+JOB_KINDS: tuple[str, ...] = get_args(JobKind)
 # A job's states (API.md, "Jobs"); a submission is answered queued, or failed at once when
 # its kata's host is lost.
 JobState = Literal["queued", "running", "done", "failed"]
@@ -44,7 +50,7 @@ class Submitted:
     """A job the API accepted."""
 
     job_id: str
-    kind: str
+    kind: JobKind
     kata_id: str
     # Whether the submitter sends the kata a drain message: not while one sent earlier has
     # not started yet (that drain takes this job too).
@@ -117,7 +123,7 @@ class Jobs:
 
     def submit(
         self,
-        kind: str,
+        kind: JobKind,
         kata_id: str,
         avatar_name: str | None,
         request: Request,

@@ -22,9 +22,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.state import State, state
 from runner import keys, metrics
-from runner.errors import InvalidRequest, RunnerError, TooLarge
+from runner.errors import ImageNotAllowed, ImageNotFound, InvalidRequest, RunnerError, TooLarge
 from runner.identifiers import cyber_dojo_sandbox
-from runner.jobs import MAX_WAIT_S
+from runner.jobs import ENDED, MAX_WAIT_S, JobKind
 from runner.models import CyberDojoRun, PullImage, Request
 from runner.settings import normalise_image_name
 from runner.store import redis_errors
@@ -42,6 +42,8 @@ ANSWER_KEYS = {
     "run_cyber_dojo_sh": "run_cyber_dojo_sh",
 }
 PATHS = frozenset(f"/{method}" for method in ANSWER_KEYS)
+# The kind of the job a run_cyber_dojo_sh is.
+RUN_KIND: JobKind = "cyber_dojo_run"
 # cyber-dojo's runner caps max_seconds at 15, and gives its own outcomes these statuses.
 MAX_SECONDS = 15
 STATUS = {"pulling": "141", "timed_out": "142", "faulty": "143"}
@@ -54,7 +56,7 @@ RUN_MARGIN_S = 25.0
 PULL_CHECK_S = 3.0
 # A pull started for the protocol is remembered this long: meanwhile its calls follow it.
 PULL_MARK_TTL_S = 600
-BAD_CALL_CODES = frozenset({"invalid_request", "image_not_allowed", "too_large"})
+BAD_CALL_CODES = frozenset(error.code for error in (InvalidRequest, ImageNotAllowed, TooLarge))
 
 
 class BadCall(Exception):
@@ -196,7 +198,7 @@ def run_cyber_dojo_sh(args: dict[str, Any]) -> dict[str, Any]:
     if pulls.pending(run.image_name):
         return _empty("pulling", {"image_name": run.image_name, "message": "the image is pulling"})
     kata_id, avatar_name = cyber_dojo_sandbox(cyber_dojo_id)
-    submitted = current.jobs.submit("cyber_dojo_run", kata_id, avatar_name, run)
+    submitted = current.jobs.submit(RUN_KIND, kata_id, avatar_name, run)
     metrics.JOBS_ACCEPTED.labels(submitted.kind).inc()
     for woken, host in submitted.wakes():
         current.wake(woken, host)
@@ -204,12 +206,12 @@ def run_cyber_dojo_sh(args: dict[str, Any]) -> dict[str, Any]:
     wait_s = run.max_seconds + settings.kill_grace_s + settings.bookkeeping_s + RUN_MARGIN_S
     job = _wait(current, submitted.job_id, wait_s)
     where = {"id": cyber_dojo_id, "kata_id": kata_id, "avatar_name": avatar_name}
-    if job is None or job["state"] not in ("done", "failed"):
+    if job is None or job["state"] not in ENDED:
         reason = f"the runner did not end the run within {wait_s:g} s; it may still end"
         return _empty("faulty", {**where, "job_id": submitted.job_id, "reason": reason})
     if job["state"] == "failed":
-        error = job["error"] or {"code": "internal", "message": "no error recorded"}
-        if error["code"] == "image_not_found":
+        error = job["error"] or {"code": RunnerError.code, "message": "no error recorded"}
+        if error["code"] == ImageNotFound.code:
             pulls.start(PullImage(image_name=run.image_name, if_missing=True))
             return _empty("pulling", {**where, "image_name": run.image_name, **error})
         return _empty("faulty", {**where, "job_id": submitted.job_id, **error})
@@ -284,7 +286,7 @@ def _wait(current: State, job_id: str, wait_s: float) -> dict[str, Any] | None:
         job = current.jobs.wait(job_id, min(left, MAX_WAIT_S)) if left > 0 else None
         if job is None:
             return current.jobs.get(job_id)
-        if job["state"] in ("done", "failed") or left <= 0:
+        if job["state"] in ENDED or left <= 0:
             return job
 
 
@@ -297,7 +299,7 @@ class _Pulls:
     def pending(self, image_name: str) -> bool:
         """True while a pull the protocol started for the image has not ended."""
         job = self._job(image_name)
-        return job is not None and job["state"] in ("queued", "running")
+        return job is not None and job["state"] not in ENDED
 
     def check(self, pull: PullImage, wait_s: float) -> str:
         """`pulled` when the image is on the live hosts, else `pulling` (a pull is going)."""
@@ -315,7 +317,7 @@ class _Pulls:
         going = self._job_id(pull.image_name)
         if going is not None:
             job = jobs.get(going)
-            if job is not None and job["state"] in ("queued", "running"):
+            if job is not None and job["state"] not in ENDED:
                 return going
         # As POST /images/pull: a pull on every live host, ended with the last of them.
         submitted = jobs.submit_pull(pull)

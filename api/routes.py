@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from api.openapi import openapi_document
 from api.state import state
-from runner import live, metrics
+from runner import metrics, status
 from runner.errors import (
     InvalidRequest,
     JobNotFound,
@@ -143,11 +143,11 @@ def readyz() -> Any:
 def workers() -> Any:
     client = state().jobs.redis
     with redis_errors():
-        online = live.workers(client)
-        stats = live.queue_stats(client)
-        beat = live.beat(client)
+        online = status.workers(client)
+        stats = status.queue_stats(client)
+        beat = status.beat(client)
         settings = state().settings
-        per_host = live.hosts(
+        per_host = status.hosts(
             client, online, live_s=presence_ttl_s(settings), lost_s=settings.host_lost_s
         )
     for worker in online:
@@ -168,7 +168,7 @@ def prometheus() -> Any:
     registry = CollectorRegistry()
     settings = state().settings
     registry.register(
-        live.LiveCollector(
+        status.StatusCollector(
             state().jobs.redis, live_s=presence_ttl_s(settings), lost_s=settings.host_lost_s
         )
     )
@@ -191,7 +191,7 @@ def _draining(host_name: str, draining: bool) -> Any:
     if not HOST_NAME.fullmatch(host_name):
         raise InvalidRequest(f"host {host_name!r}: a host name is 1 to 32 of a-z, 0-9, - and _")
     with redis_errors():
-        live.drain_host(state().jobs.redis, host_name, draining)
+        status.drain_host(state().jobs.redis, host_name, draining)
     return jsonify({"host": host_name, "draining": draining})
 
 

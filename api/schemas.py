@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from runner.errors import JOB_ERROR_CODES
-from runner.jobs import AcceptedState, JobState
+from runner.jobs import AcceptedState, JobKind, JobState
 
 
 class Accepted(BaseModel):
@@ -16,7 +16,7 @@ class Accepted(BaseModel):
     lost)."""
 
     job_id: str
-    kind: str
+    kind: JobKind
     kata_id: str | None
     state: AcceptedState
     url: str
@@ -33,7 +33,7 @@ class Job(BaseModel):
     """A job and, once it ended, its result or error."""
 
     job_id: str
-    kind: str
+    kind: JobKind
     kata_id: str | None
     avatar_name: str | None
     state: JobState

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from runner import live
+from runner import status
 from runner.jobs import presence_ttl_s
 from runner.settings import HOST_NAME, Settings
 from runner.store import connect_redis
@@ -22,9 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.action != "list":
         if not HOST_NAME.fullmatch(args.name):
             parser.error("a host name is 1 to 32 of a-z, 0-9, - and _")
-        live.drain_host(client, args.name, args.action == "drain")
-    found = live.hosts(
-        client, live.workers(client), live_s=presence_ttl_s(settings), lost_s=settings.host_lost_s
+        status.drain_host(client, args.name, args.action == "drain")
+    found = status.hosts(
+        client, status.workers(client), live_s=presence_ttl_s(settings), lost_s=settings.host_lost_s
     )
     print(json.dumps(found, indent=2))
     return 0

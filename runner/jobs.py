@@ -13,16 +13,21 @@ from typing import Any, Literal, get_args
 
 import redis
 
-from runner import keys
+from runner import keys, lua_scripts
 from runner.clock import now_iso
 from runner.errors import KataBusy, Unavailable
 from runner.hostbook import HOST_LOST
 from runner.keys import IMAGES_QUEUE, is_images_queue
 from runner.models import PullImage, Request
-from runner.placement import SUBMIT
 from runner.settings import Settings
 from runner.store import connect_redis, redis_errors
 
+# The job kinds, in API.md's order (its table of jobs, then cyber-dojo's run);
+# worker/kinds.py says how a worker does each.
+JobKind = Literal[
+    "new_kata", "old_kata", "new_avatar", "old_avatar", "run", "pull_image", "cyber_dojo_run"
+]
+JOB_KINDS: tuple[str, ...] = get_args(JobKind)
 # A job's states (API.md, "Jobs"); a submission is answered queued, or failed at once when
 # its kata's host is lost.
 JobState = Literal["queued", "running", "done", "failed"]
@@ -45,7 +50,7 @@ class Submitted:
     """A job the API accepted."""
 
     job_id: str
-    kind: str
+    kind: JobKind
     kata_id: str
     # Whether the submitter sends the kata a drain message: not while one sent earlier has
     # not started yet (that drain takes this job too).
@@ -95,7 +100,7 @@ class Jobs:
         self.default_host = default_host
         self.host_live_s = host_live_s
         self.host_lost_s = host_lost_s
-        self._submit = client.register_script(SUBMIT)
+        self._submit = lua_scripts.register(client, "submit")
 
     @classmethod
     def connect(cls, settings: Settings) -> Jobs:
@@ -118,7 +123,7 @@ class Jobs:
 
     def submit(
         self,
-        kind: str,
+        kind: JobKind,
         kata_id: str,
         avatar_name: str | None,
         request: Request,
@@ -144,37 +149,36 @@ class Jobs:
             fields["parent"] = parent
         ended = now_iso()
         flat = [item for pair in fields.items() for item in pair]
-        names = [
-            keys.queue(kata_id),
-            keys.job(job_id),
-            keys.ACTIVE,
-            keys.QUEUED,
-            keys.woken(kata_id),
-            keys.kata(kata_id),
-            keys.HOSTS_SEEN,
-            keys.HOSTS_KATAS,
-            keys.HOSTS_DRAINING,
-        ]
-        args: list[str | int | float] = [
-            job_id,
-            kata_id,
-            self.kata_max_queued,
-            self.max_queued,
-            self.job_ttl_s,
-            WOKEN_TTL_MS,
-            kind,
-            IMAGES_QUEUE,
-            self.host_live_s,
-            self.host_lost_s,
-            self.default_host,
-            keys.HOST_PREFIX,
-            HOST_LOST,
-            ended,
-            pin,
-            *flat,
-        ]
+        names = {
+            "queue": keys.queue(kata_id),
+            "job": keys.job(job_id),
+            "active": keys.ACTIVE,
+            "queued": keys.QUEUED,
+            "woken": keys.woken(kata_id),
+            "kata": keys.kata(kata_id),
+            "hosts_seen": keys.HOSTS_SEEN,
+            "hosts_katas": keys.HOSTS_KATAS,
+            "draining": keys.HOSTS_DRAINING,
+        }
+        args: dict[str, lua_scripts.Arg] = {
+            "job_id": job_id,
+            "kata_id": kata_id,
+            "kata_max": self.kata_max_queued,
+            "max": self.max_queued,
+            "ttl_s": self.job_ttl_s,
+            "woken_ms": WOKEN_TTL_MS,
+            "kind": kind,
+            "images": IMAGES_QUEUE,
+            "live_s": self.host_live_s,
+            "lost_s": self.host_lost_s,
+            "default_host": self.default_host,
+            "host_prefix": keys.HOST_PREFIX,
+            "host_lost": HOST_LOST,
+            "now": ended,
+            "pin": pin,
+        }
         with redis_errors():
-            outcome, placed = self._submit(keys=names, args=args)
+            outcome, placed = self._submit(keys=names, args=args, rest=flat)
         host = placed.decode()
         if outcome == b"no_host":
             raise Unavailable("no docker host is live (no worker heartbeats)")

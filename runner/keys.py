@@ -39,8 +39,9 @@ Keys (all under `runner:`):
   cyber_dojo:pull:{image}   string, with a TTL: the id of the pull_image job that cyber-dojo's
                             protocol started for the image; its calls follow it
 
-The Lua scripts get every key they touch as KEYS, except a job's, which they build from the
-job's id and JOB_PREFIX: the runner uses a single Redis, not a cluster.
+The Lua scripts (runner/lua/) get every key they touch as KEYS, except a job's record and done
+list, which they may build from the job's id and JOB_PREFIX: the runner uses a single Redis,
+not a cluster.
 """
 
 from __future__ import annotations

@@ -20,114 +20,12 @@ from dataclasses import dataclass
 
 import redis
 
-from runner import keys
+from runner import keys, lua_scripts
 from runner.clock import epoch
 from runner.errors import WorkerLost
-from runner.hostbook import CHILD_ENDED, HostBook
+from runner.hostbook import HostBook
 from runner.settings import Settings
 from runner.store import connect_redis
-
-_RENEW = """
--- renew(lease; token, ttl_ms) -> 1 when renewed, 0 when the lease is no longer the token's
-local lease = KEYS[1]
-local token, ttl_ms = ARGV[1], ARGV[2]
-if redis.call('GET', lease) == token then return redis.call('PEXPIRE', lease, ttl_ms) end
-return 0
-"""
-
-_RELEASE = """
--- release(lease, queue, inflight, active, clean; token, kata_id, clean_fence, clean_ttl_s)
---   -> jobs still queued (0 also takes the kata off the active set)
-local lease, queue, inflight, active, clean = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local token, kata_id, clean_fence, clean_ttl_s = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if redis.call('GET', lease) == token then
-  redis.call('DEL', lease)
-  if clean_fence ~= '' then redis.call('SET', clean, clean_fence, 'EX', clean_ttl_s) end
-end
-if redis.call('LLEN', queue) == 0 and redis.call('LLEN', inflight) == 0 then
-  redis.call('SREM', active, kata_id)
-  return 0
-end
-return redis.call('LLEN', queue)
-"""
-
-_TAKE = """
--- take(lease, queue, inflight, queued, kata; token, now, job_prefix, host, host_prefix)
---   -> the job id taken, or false (also when the kata is placed on another host)
-local lease, queue, inflight, queued, kata = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local token, now, job_prefix, host, host_prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if redis.call('GET', lease) ~= token then return false end
-local placed = redis.call('HGET', kata, 'host')
-if placed and placed ~= host then return false end
-local id = redis.call('LMOVE', queue, inflight, 'LEFT', 'RIGHT')
-if not id then return false end
-redis.call('DECR', queued)
-local job = job_prefix .. id
-if redis.call('EXISTS', job) == 1 then
-  redis.call('HSET', job, 'state', 'running', 'started_at', now)
-  local queued_for = redis.call('HGET', job, 'host')
-  if queued_for then redis.call('DECR', host_prefix .. queued_for .. ':queued') end
-  local parent = redis.call('HGET', job, 'parent')
-  if parent and redis.call('HGET', job_prefix .. parent, 'state') == 'queued' then
-    redis.call('HSET', job_prefix .. parent, 'state', 'running', 'started_at', now)
-  end
-end
-return id
-"""
-
-_FINISH = (
-    CHILD_ENDED
-    + """
--- finish(lease, inflight, job, done, kata, seen, hosts_katas; token, job_id, state, now,
---        result, error, ttl_s, kata_effect, now_epoch, kata_id, job_prefix)
---   -> 1 when recorded, 0 when the lease was lost
-local lease, inflight, job, done, kata, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local hosts_katas = KEYS[7]
-local token, job_id, state, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local result, error, ttl_s = ARGV[5], ARGV[6], ARGV[7]
-local kata_effect, now_epoch, kata_id, job_prefix = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
-if redis.call('GET', lease) ~= token then return 0 end
-redis.call('LREM', inflight, 0, job_id)
-if redis.call('EXISTS', job) == 1 then
-  redis.call('HSET', job, 'state', state, 'finished_at', now, 'result', result, 'error', error)
-  redis.call('HDEL', job, 'payload')
-  redis.call('EXPIRE', job, ttl_s)
-  redis.call('RPUSH', done, '1')
-  redis.call('EXPIRE', done, ttl_s)
-  child_ended(job_prefix, job, now, ttl_s, state, result, error)
-end
-if kata_effect == 'forget' then
-  local host = redis.call('HGET', kata, 'host')
-  if host then redis.call('ZINCRBY', hosts_katas, -1, host) end
-  redis.call('DEL', kata)
-  redis.call('ZREM', seen, kata_id)
-elseif kata_effect ~= '' then
-  redis.call('HSET', kata, kata_effect, now)
-  redis.call('ZADD', seen, 'GT', now_epoch, kata_id)
-end
-return 1
-"""
-)
-
-# Fails every job left in flight. With a token: only for its holder. Without: only when no
-# one holds the lease (the sweep).
-_ORPHANS = (
-    CHILD_ENDED
-    + """
--- orphans(lease, inflight; token or '', now, error, ttl_s, job_prefix)
---   -> how many jobs were in flight, -1 when the caller may not fail them
-local lease, inflight = KEYS[1], KEYS[2]
-local token, now, error, ttl_s, job_prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local holder = redis.call('GET', lease)
-if token == '' then
-  if holder then return -1 end
-elseif holder ~= token then return -1 end
-local ids = redis.call('LRANGE', inflight, 0, -1)
-for _, id in ipairs(ids) do fail_job(job_prefix, id, now, error, ttl_s) end
-redis.call('DEL', inflight)
-return #ids
-"""
-)
 
 WORKER_LOST = json.dumps(
     {
@@ -177,11 +75,11 @@ class Mailbox:
         self.hosts = HostBook(client, host_name=host_name, lost_s=host_lost_s, job_ttl_s=job_ttl_s)
         self.lease_ttl_ms = int(lease_ttl_s * 1000)
         self.job_ttl_s = job_ttl_s
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
-        self._take = client.register_script(_TAKE)
-        self._finish = client.register_script(_FINISH)
-        self._orphans = client.register_script(_ORPHANS)
+        self._renew = lua_scripts.register(client, "renew")
+        self._release = lua_scripts.register(client, "release")
+        self._take = lua_scripts.register(client, "take")
+        self._finish = lua_scripts.register(client, "finish")
+        self._orphans = lua_scripts.register(client, "orphans")
 
     def acquire(self, kata_id: str, holder: str) -> Lease | None:
         """The kata's lease, or None when someone holds it. Never blocks."""
@@ -197,7 +95,10 @@ class Mailbox:
     def renew(self, lease: Lease) -> bool:
         """Extends the lease; False when it was lost."""
         return bool(
-            self._renew(keys=[keys.lease(lease.kata_id)], args=[lease.token, self.lease_ttl_ms])
+            self._renew(
+                keys={"lease": keys.lease(lease.kata_id)},
+                args={"token": lease.token, "ttl_ms": self.lease_ttl_ms},
+            )
         )
 
     def release(self, lease: Lease, *, clean: bool = False) -> int:
@@ -207,8 +108,19 @@ class Mailbox:
         successor need not look for containers of older fences.
         """
         k = lease.kata_id
-        names = [keys.lease(k), keys.queue(k), keys.inflight(k), keys.ACTIVE, keys.clean(k)]
-        args: list[str | int] = [lease.token, k, str(lease.fence) if clean else "", self.job_ttl_s]
+        names = {
+            "lease": keys.lease(k),
+            "queue": keys.queue(k),
+            "inflight": keys.inflight(k),
+            "active": keys.ACTIVE,
+            "clean": keys.clean(k),
+        }
+        args: dict[str, lua_scripts.Arg] = {
+            "token": lease.token,
+            "kata_id": k,
+            "clean_fence": str(lease.fence) if clean else "",
+            "clean_ttl_s": self.job_ttl_s,
+        }
         return int(self._release(keys=names, args=args))
 
     def holder(self, kata_id: str) -> str | None:
@@ -290,8 +202,20 @@ class Mailbox:
     def take(self, lease: Lease, now: str) -> str | None:
         """Moves the next job id from the queue's head to in-flight and marks it running."""
         k = lease.kata_id
-        names = [keys.lease(k), keys.queue(k), keys.inflight(k), keys.QUEUED, keys.kata(k)]
-        args = [lease.token, now, keys.JOB_PREFIX, self.host_name, keys.HOST_PREFIX]
+        names = {
+            "lease": keys.lease(k),
+            "queue": keys.queue(k),
+            "inflight": keys.inflight(k),
+            "queued": keys.QUEUED,
+            "kata": keys.kata(k),
+        }
+        args: dict[str, lua_scripts.Arg] = {
+            "token": lease.token,
+            "now": now,
+            "job_prefix": keys.JOB_PREFIX,
+            "host": self.host_name,
+            "host_prefix": keys.HOST_PREFIX,
+        }
         job_id = self._take(keys=names, args=args)
         return job_id.decode() if job_id else None
 
@@ -312,36 +236,40 @@ class Mailbox:
         moves the kata in the index of last-seen times; 'forget' drops both.
         """
         k = lease.kata_id
-        names = [
-            keys.lease(k),
-            keys.inflight(k),
-            keys.job(job_id),
-            keys.done(job_id),
-            keys.kata(k),
-            keys.SEEN,
-            keys.HOSTS_KATAS,
-        ]
-        args: list[str | int | float] = [
-            lease.token,
-            job_id,
-            state,
-            now,
-            result,
-            error,
-            self.job_ttl_s,
-            kata_effect,
-            epoch(now),
-            k,
-            keys.JOB_PREFIX,
-        ]
+        names = {
+            "lease": keys.lease(k),
+            "inflight": keys.inflight(k),
+            "job": keys.job(job_id),
+            "kata": keys.kata(k),
+            "seen": keys.SEEN,
+            "hosts_katas": keys.HOSTS_KATAS,
+        }
+        args: dict[str, lua_scripts.Arg] = {
+            "token": lease.token,
+            "job_id": job_id,
+            "state": state,
+            "now": now,
+            "result": result,
+            "error": error,
+            "ttl_s": self.job_ttl_s,
+            "kata_effect": kata_effect,
+            "now_epoch": epoch(now),
+            "kata_id": k,
+            "job_prefix": keys.JOB_PREFIX,
+        }
         return bool(self._finish(keys=names, args=args))
 
     def fail_orphans(self, kata_id: str, now: str, lease: Lease | None = None) -> int:
         """Fails in-flight jobs with worker_lost: the holder's (lease given) or, with no
         lease given, only while nobody holds the kata. Returns how many, -1 if not allowed."""
-        names = [keys.lease(kata_id), keys.inflight(kata_id)]
-        token = lease.token if lease else ""
-        args: list[str | int] = [token, now, WORKER_LOST, self.job_ttl_s, keys.JOB_PREFIX]
+        names = {"lease": keys.lease(kata_id), "inflight": keys.inflight(kata_id)}
+        args: dict[str, lua_scripts.Arg] = {
+            "token": lease.token if lease else "",
+            "now": now,
+            "error": WORKER_LOST,
+            "ttl_s": self.job_ttl_s,
+            "job_prefix": keys.JOB_PREFIX,
+        }
         return int(self._orphans(keys=names, args=args))
 
     def payload(self, job_id: str) -> JobInput | None:

@@ -139,17 +139,25 @@ def assert_still_works(run: Runner, avatar: str = "lion") -> None:
     assert result["colour"] == "green"
 
 
-def detach_as_a_reboot_does(host: Host, kata_id: str) -> None:
-    """Detaches the kata's loop device and removes its link, as a reboot empties /dev."""
-    link = f"{disk.LINKS}/{disk.name(host, kata_id)}"
-    sdk(host).containers.run(
-        host.settings.helper_image,
-        ["sh", "-c", f'losetup -d "$(readlink {link})" && rm {link}'],
-        remove=True,
+def run_with_loop_devices(host: Host, image: str, command: list[str], **options: Any) -> Any:
+    """Runs a container of ours on the host with what attaching loop devices takes (the
+    host's /dev, SYS_ADMIN, the loop devices' cgroup rules) and nothing more; options as
+    docker's containers.run takes them."""
+    return sdk(host).containers.run(
+        image,
+        command,
         network_mode="none",
         cap_drop=["ALL"],
         cap_add=["SYS_ADMIN"],
         device_cgroup_rules=LOOP_DEVICES,
         volumes={"/dev": {"bind": "/dev", "mode": "rw"}},
         labels=host.ours(),
+        **options,
     )
+
+
+def detach_as_a_reboot_does(host: Host, kata_id: str) -> None:
+    """Detaches the kata's loop device and removes its link, as a reboot empties /dev."""
+    link = f"{disk.LINKS}/{disk.name(host, kata_id)}"
+    command = ["sh", "-c", f'losetup -d "$(readlink {link})" && rm {link}']
+    run_with_loop_devices(host, host.settings.helper_image, command, remove=True)

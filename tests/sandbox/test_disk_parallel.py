@@ -17,9 +17,8 @@ from runner.settings import MiB, Settings
 from sandbox import disk, operations
 from sandbox.host import Host
 from sandbox.images import Images
-from sandbox.limits import LOOP_DEVICES
-from tests.conftest import PYTHON, SHELL, new_kata_id, sdk
-from tests.sandbox.conftest import Ops
+from tests.conftest import PYTHON, SHELL, new_kata_id
+from tests.sandbox.conftest import Ops, run_with_loop_devices
 
 AT_ONCE = 12
 BOUND = 16 * MiB
@@ -81,18 +80,7 @@ def mailbox(redis_client: redis.Redis) -> Mailbox:
 def loops_taken_and_freed(host: Host) -> Iterator[None]:
     """While the block runs, another program on the docker host takes and frees loop devices
     (another runner's helpers, anything else that attaches loops)."""
-    taker = sdk(host).containers.run(
-        PYTHON,
-        ["python3", "-c", TAKER],
-        detach=True,
-        user="root",
-        network_mode="none",
-        cap_drop=["ALL"],
-        cap_add=["SYS_ADMIN"],
-        device_cgroup_rules=LOOP_DEVICES,
-        volumes={"/dev": {"bind": "/dev", "mode": "rw"}},
-        labels=host.ours(),
-    )
+    taker = run_with_loop_devices(host, PYTHON, ["python3", "-c", TAKER], detach=True, user="root")
     try:
         for line in taker.logs(stream=True):
             assert line == b"taking\n"

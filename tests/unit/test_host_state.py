@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.live import host_state
+from runner.status import host_state
 
 
 @pytest.mark.parametrize(

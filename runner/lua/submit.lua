@@ -1,26 +1,19 @@
-"""The submit script: a job stored and queued, and its kata placed on a host, in one atomic step.
-
-A kata the runner does not know (or whose host is lost, at its new_kata) is placed on the live,
-not draining host with the fewest katas placed on it; every later job of the kata goes to that
-host's queue. ARCHITECTURE.md, "Many docker hosts", says why that measure.
-"""
-
-from __future__ import annotations
-
-SUBMIT = """
--- submit(queue, job, active, queued, woken, kata, hosts_seen, hosts_katas, draining;
---        job_id, kata_id, kata_max, max, ttl_s, woken_ms, kind, images, live_s, lost_s,
---        default_host, host_prefix, host_lost, now, pin, field, value, ...)
---   -> {'kata_busy' | 'full' | 'no_host' | 'lost' (the job ended host_lost) | 'wake' (send a
---       drain) | 'ok', host}
-local queue, job, active, queued, woken = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local kata, hosts_seen, hosts_katas, draining = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local job_id, kata_id = ARGV[1], ARGV[2]
-local kata_max, max, ttl_s, woken_ms = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
-local kind, images, live_s, lost_s = ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
-local default_host, host_prefix, host_lost, now = ARGV[11], ARGV[12], ARGV[13], ARGV[14]
-local pin = ARGV[15]  -- a host's queue of image pulls: placed on that host, and not counted
-local first_field = 16
+-- Stores a job (its fields: the rest of the arguments, name and value in turn) and queues it,
+-- and places its kata on a host, in one atomic step -> {outcome, host}, the outcome one of
+-- 'kata_busy', 'full', 'no_host', 'lost' (the job ended host_lost), 'wake' (send a drain),
+-- 'ok'.
+--
+-- A kata the runner does not know (or whose host is lost, at its new_kata) is placed on the
+-- live, not draining host with the fewest katas placed on it; every later job of the kata goes
+-- to that host's queue. ARCHITECTURE.md, "Many docker hosts", says why that measure. pin
+-- names a host's queue of image pulls: placed on that host, and not counted.
+-- keys: queue job active queued woken kata hosts_seen hosts_katas draining
+-- args: job_id kata_id kata_max max ttl_s woken_ms kind images live_s lost_s default_host
+-- args: host_prefix host_lost now pin
+-- rest: fields
+-- uses: end_job
+kata_max, max = tonumber(kata_max), tonumber(max)
+live_s, lost_s = tonumber(live_s), tonumber(lost_s)
 if redis.call('LLEN', queue) >= kata_max then return {'kata_busy', ''} end
 if tonumber(redis.call('GET', queued) or '0') >= max then return {'full', ''} end
 -- Redis's clock, not the API's: the workers' heartbeats are stamped by it too.
@@ -39,15 +32,12 @@ if not host and pin ~= '' then
   host = pin
 end
 local was_lost = host and lost(host)
-redis.call('HSET', job, unpack(ARGV, first_field))
+redis.call('HSET', job, unpack(fields))
 redis.call('EXPIRE', job, ttl_s)
 if was_lost and kind ~= 'new_kata' then
   -- Every job of a lost host's kata ends at once: only a new_kata places it anew.
-  redis.call('HSET', job, 'host', host, 'state', 'failed', 'finished_at', now,
-             'error', host_lost, 'result', '')
-  redis.call('HDEL', job, 'payload')
-  redis.call('RPUSH', job .. ':done', '1')
-  redis.call('EXPIRE', job .. ':done', ttl_s)
+  redis.call('HSET', job, 'host', host)
+  end_job(job, 'failed', now, '', host_lost, ttl_s)
   return {'lost', host}
 end
 if not host or was_lost then
@@ -86,4 +76,3 @@ redis.call('INCR', queued)
 redis.call('INCR', host_prefix .. host .. ':queued')
 if redis.call('SET', woken, '1', 'NX', 'PX', woken_ms) then return {'wake', host} end
 return {'ok', host}
-"""

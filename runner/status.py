@@ -1,4 +1,6 @@
-"""What is going on right now, read from Redis: workers online, queue depth, leases."""
+"""The runner's status as Redis holds it right now, for GET /workers and the gauges of
+GET /metrics: the workers online, each host's state, the queue's depth and the leases held;
+and the mark of a draining host."""
 
 from __future__ import annotations
 
@@ -120,7 +122,7 @@ def queue_stats(client: redis.Redis, now: datetime | None = None) -> dict[str, A
     return {"queue_depth": depth, "oldest_queued_age_s": oldest, "leases": dict(leases)}
 
 
-class LiveCollector(Collector):
+class StatusCollector(Collector):
     """Gauges read from Redis at each scrape."""
 
     def __init__(self, client: redis.Redis, *, live_s: float = 15.0, lost_s: float = 60.0) -> None:

@@ -50,8 +50,8 @@ def run_result(
 ) -> RunResult:
     """Caps, decodes and judges one run.
 
-    `exit_code` and `elapsed_ms` are the container's, used when the agent could not report
-    (its container was killed at its deadline); `killed` says the runner killed the container at its deadline.
+    `exit_code` and `elapsed_ms` are the container's, used when the agent could not report;
+    `killed` says the runner killed the container at its deadline.
     `rules` is None, or the reason, when there are none to judge by.
     """
     stdout = cap_text(frames.stdout, output_bytes)

@@ -139,9 +139,7 @@ def test_a_fault_of_the_run_scripts_own_work_is_faulty_with_its_reason() -> None
 
 
 def test_every_faulty_run_says_why_and_no_other_does() -> None:
-    assert result(Frames(), exit_code=90)["faulty_reason"] == (
-        "the agent did not report (exit 90)"
-    )
+    assert result(Frames(), exit_code=90)["faulty_reason"] == ("the agent did not report (exit 90)")
     assert result(Frames(status=0), rules=None)["faulty_reason"] == (
         "the image has no usable colour rules"
     )

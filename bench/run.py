@@ -24,7 +24,7 @@ from bench.stack import Stack
 from bench.stats import mib, ms, percentile, secs
 from bench.table import Table, exec_section
 from client import RunnerClient
-from sandbox.engine import plain_client
+from sandbox.docker_engine import plain_client
 
 Say = Callable[[str], None]
 DEFAULT_CONCURRENCY = 2  # the worker's default: measurements 1, 4, 5 and 6 run with it

@@ -2,7 +2,7 @@
 
 A job that fails records its error's code and message; an API call that fails answers the
 code with the HTTP status that api/errors.py gives it. Library errors are converted into
-these at the seams (sandbox/engine.py for docker, runner/store.py for Redis).
+these at the seams (sandbox/docker_engine.py for docker, runner/store.py for Redis).
 """
 
 from __future__ import annotations

@@ -110,6 +110,15 @@ class WorkerLost(RunnerError):
     code = "worker_lost"
 
 
+class CommandMissing(RunnerError):
+    """The engine could not start a container: its command is not in it (a volume that
+    should hold it was removed, and the engine made an empty one)."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class ContainerGone(RunnerError):
     """The container to run in is no longer on the engine (removed by another process)."""
 

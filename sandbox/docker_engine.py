@@ -19,6 +19,7 @@ import requests.exceptions
 
 from runner import metrics
 from runner.errors import (
+    CommandMissing,
     ContainerGone,
     DockerUnavailable,
     ImageNotFound,
@@ -44,6 +45,8 @@ REMOVAL_WAIT_S = 30.0
 # How the engine says that a local volume's device would not mount (a kata's disk not
 # attached), and which volume: "failed to mount local volume: mount DEVICE:.../volumes/NAME/_data".
 UNMOUNTABLE = re.compile(r"failed to mount local volume: .*/volumes/([^/:]+)/_data")
+# How runc says that a container's command is not there: 'exec: "PATH": stat PATH: no such file'.
+NO_COMMAND = re.compile(r'exec: "([^"]+)": stat [^:]+: no such file or directory')
 
 
 @contextlib.contextmanager
@@ -59,6 +62,9 @@ def docker_errors() -> Iterator[None]:
         unmountable = UNMOUNTABLE.search(str(error))
         if isinstance(error, docker.errors.APIError) and unmountable:
             raise VolumeNotMountable(str(error.explanation), unmountable[1]) from error
+        no_command = NO_COMMAND.search(str(error))
+        if isinstance(error, docker.errors.APIError) and no_command:
+            raise CommandMissing(str(error.explanation), no_command[1]) from error
         if "Connection" in str(error) or "connect" in str(error):
             raise DockerUnavailable(f"the docker engine did not answer: {error}") from error
         raise RunnerError(f"docker: {error}") from error

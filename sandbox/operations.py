@@ -139,7 +139,6 @@ def _admin(host: Host, job: Job[Any], user: str, args: list[str], *, stdin: byte
     volume."""
     kata_id = job.kata_id
     volume = host.volume_name(kata_id)
-    agent.make_present(host.engine, host.settings.helper_image)
     # Checked first because the engine would silently create a missing named volume.
     if host.engine.volume(volume) is None:
         raise KataNotFound(f"kata {kata_id} has no volume: PUT the kata")
@@ -156,7 +155,11 @@ def _admin(host: Host, job: Job[Any], user: str, args: list[str], *, stdin: byte
     outcome = disk.remounting(
         host,
         kata_id,
-        lambda: host.engine.run_container(spec, stdin, ADMIN_DEADLINE_S, 4096),
+        lambda: agent.present(
+            host.engine,
+            host.settings.helper_image,
+            lambda: host.engine.run_container(spec, stdin, ADMIN_DEADLINE_S, 4096),
+        ),
         # new_kata's layout: a kata whose disk image is gone gets a new, empty one.
         make_missing=args[0] == "kata",
     )

@@ -51,7 +51,6 @@ def run(
     image's own.
     """
     check_kata_id(job.kata_id)
-    agent.make_present(host.engine, host.settings.helper_image)
     spec, request = _run_spec(host, images, job, write_run_at, now)
     try:
         outcome, frames = disk.remounting(
@@ -123,13 +122,21 @@ def _contain(
     # container's own deadline also allows for the agent's work around it.
     settings = host.settings
     deadline_s = job.request.max_seconds + settings.kill_grace_s + settings.bookkeeping_s
+
+    def once() -> tuple[Outcome, Frames]:
+        return agent.present(
+            host.engine,
+            settings.helper_image,
+            lambda: _run_once(host, job.kata_id, spec, request, deadline_s, live),
+        )
+
     try:
-        return _run_once(host, job.kata_id, spec, request, deadline_s, live)
+        return once()
     except ImageNotFound:
         # The image went, or its name moved, since its id was looked up: look again.
         images.forget(job.request.image_name)
         spec.image = images.image_id(job.request.image_name)
-        return _run_once(host, job.kata_id, spec, request, deadline_s, live)
+        return once()
 
 
 def _run_once(

@@ -125,7 +125,7 @@ class Bench:
     def dojo(self, mode: str) -> None:
         """6. a class presses "test" at once: on one kata, then spread over as many katas."""
         groups = [DojoClass(SLEEPS, size, spread=False) for size in self.plan.dojo_sizes]
-        groups.append(DojoClass(QUICK, self.plan.dojo_size, spread=False))
+        groups += [DojoClass(QUICK, size, spread=False) for size in self.plan.dojo_sizes]
         groups += [DojoClass(SLEEPS, size, spread=True) for size in self.plan.dojo_sizes]
         with self.sampler.phase(f"{mode}: dojo"):
             for group in groups:

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 )
 
 const sandboxes = "/sandboxes"
@@ -81,6 +82,12 @@ func avatar(name, uidText, gidText, now string) int {
 	info, err := os.Lstat(folder)
 	if err != nil || !info.IsDir() {
 		return fail(fmt.Errorf("%s is not a folder", folder))
+	}
+	if owner := info.Sys().(*syscall.Stat_t).Uid; int(owner) != uid {
+		// Another uid's folder (of a kata made again): closed before it changes hands.
+		if err := os.Chmod(folder, 0o700); err != nil {
+			return fail(err)
+		}
 	}
 	if err := os.Lchown(folder, uid, gid); err != nil {
 		return fail(err)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,13 +14,13 @@ from urllib.parse import urlsplit
 from runner.jobs import Jobs
 from runner.models import Run
 from runner.settings import Settings
-from sandbox import engine
-from sandbox.engine import DockerEngine
+from sandbox import attach
+from sandbox.docker_engine import DockerEngine
 from worker import drain as draining
 
 # Not a request: the worker reading a run's output stream (attach or exec) until it ends,
 # between the call that opened it and the next; the run itself happens meanwhile.
-READING = "(reading the output stream to its end: the run runs)"
+READING = "(reading the output stream, or the agent's answer, to its end: the run runs)"
 
 
 @dataclass(frozen=True)
@@ -72,27 +71,31 @@ def endpoint(method: str, url: str) -> str:
 
 
 _draining = threading.local()  # .log: the CallLog of the drain this thread runs, if any
-_read_streams = engine._read_streams
+_read_streams = attach.read_streams
+_read_answer = attach.read_answer
 
 
-def _timed_read_streams(
-    sock: socket.socket, deadline: float, stdout_limit: int
-) -> tuple[bytes, bytes, bool]:
-    """The engine's reading of an output stream, timed into the log of the drain running
-    in this thread (none: not timed)."""
-    started = time.perf_counter()
-    try:
-        return _read_streams(sock, deadline, stdout_limit)
-    finally:
-        log: CallLog | None = getattr(_draining, "log", None)
-        if log is not None:
-            log.calls.append(Call(READING, time.perf_counter() - started, api=False))
+def _timed(read: Callable[..., Any]) -> Callable[..., Any]:
+    """The engine's reading of an attach stream (a run container's output, or the agent's
+    answer), timed into the log of the drain running in this thread (none: not timed)."""
+
+    def timed(*args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return read(*args)
+        finally:
+            log: CallLog | None = getattr(_draining, "log", None)
+            if log is not None:
+                log.calls.append(Call(READING, time.perf_counter() - started, api=False))
+
+    return timed
 
 
 def time_the_streams() -> None:
-    """From now on, this process's engine times each output stream it reads (in-process
+    """From now on, this process's engine times each attach stream it reads (in-process
     drains only: the worker processes are not changed)."""
-    engine._read_streams = _timed_read_streams
+    attach.read_streams = _timed(_read_streams)
+    attach.read_answer = _timed(_read_answer)
 
 
 ATTEMPTS = 3

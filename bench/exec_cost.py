@@ -21,7 +21,7 @@ from bench.session import BenchError
 from runner.identifiers import SANDBOX_GID, avatar_uid
 from runner.settings import Settings
 from sandbox import agent
-from sandbox.engine import DockerEngine
+from sandbox.docker_engine import DockerEngine
 from sandbox.host import RUNNER_LABEL
 from sandbox.limits import run_limits
 from sandbox.report import parse_answer

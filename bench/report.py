@@ -33,7 +33,7 @@ METHOD = """\
   the same `hiker.py` into the sandbox by archive and run the same `pytest -q` raw.
 - Docker API calls are counted in the bench's process: the docker client's `api.send` is
   wrapped, and `worker.drain.drain` runs one queued run job (what a worker does for a
-  drain of one job: the lease, `sandbox.operations.run`, the job's end; the listing of older
+  drain of one job: the lease, `sandbox.runs.run`, the job's end; the listing of older
   fences' containers only follows a lease that was not released clean), in the mode's
   settings. The worker processes are not changed. The run runs while the worker reads its
   output stream (the attach of a fresh container, the exec's own stream in kata mode),

@@ -24,7 +24,7 @@ from bench.stack import Stack
 from bench.stats import mib, ms, percentile, secs
 from bench.table import Table, exec_section
 from client import RunnerClient
-from sandbox.engine import plain_client
+from sandbox.docker_engine import plain_client
 
 Say = Callable[[str], None]
 DEFAULT_CONCURRENCY = 2  # the worker's default: measurements 1, 4, 5 and 6 run with it
@@ -125,7 +125,7 @@ class Bench:
     def dojo(self, mode: str) -> None:
         """6. a class presses "test" at once: on one kata, then spread over as many katas."""
         groups = [DojoClass(SLEEPS, size, spread=False) for size in self.plan.dojo_sizes]
-        groups.append(DojoClass(QUICK, self.plan.dojo_size, spread=False))
+        groups += [DojoClass(QUICK, size, spread=False) for size in self.plan.dojo_sizes]
         groups += [DojoClass(SLEEPS, size, spread=True) for size in self.plan.dojo_sizes]
         with self.sampler.phase(f"{mode}: dojo"):
             for group in groups:

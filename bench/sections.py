@@ -43,7 +43,8 @@ def time_split(kata: Latency, fresh: Latency, what: str) -> Section:
         "job record: started_at to finished_at (the worker's run)",
         "the same run drained in the bench's process",
         "... of which inside docker API calls",
-        "... of which reading the output stream to its end (the run runs meanwhile)",
+        "... of which reading the output stream or the agent's answer to its end (the run runs "
+        "meanwhile)",
         "... of which neither (the request sent on stdin, Redis, the worker's own work)",
         "`cyber-dojo.sh` itself (the result's duration_ms)",
         "raw floor (this mode's rounds): the whole lifecycle",

@@ -2,7 +2,7 @@
 
 A job that fails records its error's code and message; an API call that fails answers the
 code with the HTTP status that api/errors.py gives it. Library errors are converted into
-these at the seams (sandbox/engine.py for docker, runner/store.py for Redis).
+these at the seams (sandbox/docker_engine.py for docker, runner/store.py for Redis).
 """
 
 from __future__ import annotations
@@ -108,6 +108,15 @@ class WorkerLost(RunnerError):
     """The worker died while running the job, or could not record its end within its lease."""
 
     code = "worker_lost"
+
+
+class CommandMissing(RunnerError):
+    """The engine could not start a container: its command is not in it (a volume that
+    should hold it was removed, and the engine made an empty one)."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class ContainerGone(RunnerError):

@@ -19,16 +19,17 @@ import logging
 import secrets
 import tarfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from runner.errors import RunnerError
+from runner.errors import CommandMissing, RunnerError
 from sandbox.engine import ContainerSpec, Engine
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BINARY = Path(__file__).resolve().parents[1] / "agent" / "bin" / "agent"
 MOUNT = "/runner"
@@ -111,9 +112,20 @@ def make_present(engine: Engine, helper_image: str) -> None:
         _installed.add(key)
 
 
-def forget(engine: Engine) -> None:
-    """The agent's volume may be gone from the engine's host (an operator removed it)."""
-    _installed.discard((id(engine), volume_name()))
+def present(engine: Engine, helper_image: str, call: Callable[[], T]) -> T:
+    """The call, with the agent present on the engine's host; once more after the agent is
+    made present again when the engine says the agent is not where a container looks for it
+    (its volume was removed since, say by an operator, and the engine made an empty one)."""
+    make_present(engine, helper_image)
+    try:
+        return call()
+    except CommandMissing as error:
+        if not error.path.startswith(MOUNT + "/"):
+            raise
+        log.warning("the agent is gone from its volume %s: installing it again", volume_name())
+        _installed.discard((id(engine), volume_name()))
+        make_present(engine, helper_image)
+        return call()
 
 
 def _tar(name: str, data: bytes) -> bytes:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from runner.errors import AvatarNotFound, KataNotFound
 from runner.models import CyberDojoRun, Job, NewAvatar, NewKata, Run
-from sandbox import operations
+from sandbox import operations, runs
 from sandbox.host import Host
 from sandbox.images import Images
 from sandbox.kata_containers import KataContainers
@@ -32,7 +32,7 @@ def run(
         job.job_id,
         job.fence,
     )
-    return operations.run(
+    return runs.run(
         host,
         images,
         as_run,

@@ -7,7 +7,8 @@ import logging
 from dataclasses import dataclass
 
 from runner.settings import Settings
-from sandbox.engine import Container, DockerEngine, Engine
+from sandbox.docker_engine import DockerEngine
+from sandbox.engine import Container, Engine
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from harness.services import (
 )
 from runner.settings import Settings
 from sandbox import disk
-from sandbox.engine import DockerEngine
+from sandbox.docker_engine import DockerEngine
 from sandbox.host import Host
 from sandbox.images import Images
 from tests.stack import Stack, stack_env

@@ -17,7 +17,7 @@ from runner.models import (
     Request,
     Run,
 )
-from sandbox import cyber_dojo_run, operations
+from sandbox import cyber_dojo_run, operations, runs
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ KINDS: dict[str, Kind] = {
     "pull_image": Kind(PullImage, "", operations.pull_image),
     "new_kata": Kind(NewKata, "hello_at", operations.new_kata),
     "new_avatar": Kind(NewAvatar, "hello_at", operations.new_avatar),
-    "run": Kind(Run, "run_at", operations.run, runs=True),
+    "run": Kind(Run, "run_at", runs.run, runs=True),
     "cyber_dojo_run": Kind(CyberDojoRun, "run_at", cyber_dojo_run.run, runs=True),
     "old_kata": Kind(OldKata, "forget", operations.old_kata),
     "old_avatar": Kind(OldAvatar, "", operations.old_avatar),

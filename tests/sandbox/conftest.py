@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runner.models import Job, NewAvatar, NewKata, OldAvatar, OldKata, Run
-from sandbox import disk, operations
+from sandbox import disk, operations, runs
 from sandbox.engine import Container
 from sandbox.host import ROLE_LABEL, Host
 from sandbox.images import Images
@@ -75,7 +75,7 @@ class Ops:
             max_seconds=max_seconds,
         )
         job = Job(kata_id, request, avatar)
-        return operations.run(
+        return runs.run(
             self.host, self.images, job, live=self.live, write_run_at=write_run_at, now=now
         )
 

@@ -10,11 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from sandbox import agent
 from sandbox.host import Host
 from sandbox.images import Images
 from sandbox.kata_containers import KataContainers
 from tests.conftest import PYTHON, SHELL, new_kata_id, sdk
-from tests.sandbox.conftest import Ops
+from tests.sandbox.conftest import Ops, Runner
 from tests.sandbox.test_kata_container import live_container
 
 # A whole report that says the run was clean, written into the agent's stdout and stdin.
@@ -161,3 +162,19 @@ def test_a_stopped_container_is_replaced(live: tuple[Ops, str]) -> None:
     after = run(ops, kata, "echo again")
     assert after["stdout"] == {"content": "again\n", "truncated": False}
     assert live_container(ops, kata) not in (None, first)
+
+
+def test_an_agent_volume_removed_under_the_runner_is_made_again(
+    run_sh: Runner, host: Host, kata: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A volume of its own for this test, so that no other test's container holds it in use.
+    name = f"runner-agent-test-{kata.lower()}"
+    monkeypatch.setattr(agent, "volume_name", lambda: name)
+    try:
+        assert run_sh("echo first")["stdout"]["content"] == "first\n"
+        KataContainers(host).remove(kata, "idle")  # the kata mode's container uses it
+        sdk(host).api.remove_volume(name)  # as an operator's prune would
+        assert run_sh("echo again")["stdout"]["content"] == "again\n"
+    finally:
+        KataContainers(host).remove(kata, "idle")
+        sdk(host).api.remove_volume(name)

@@ -12,7 +12,7 @@ from harness.services import free_port
 from runner.mailbox import Mailbox
 from runner.models import Job, Run
 from runner.settings import Settings
-from sandbox import agent, operations
+from sandbox import agent, runs
 from sandbox.engine import ContainerSpec, Image, Outcome
 from sandbox.host import FENCE_LABEL, ROLE_LABEL, Host
 from sandbox.kata_containers import IMAGE_LABEL, LIVE_ROLE, KataContainers
@@ -134,7 +134,7 @@ def test_only_a_whole_clean_answer_keeps_the_container(
 ) -> None:
     container_id, _ = live.container_for("Kata0001", spec(live, "Kata0001"))
     job = Job("Kata0001", Run(image_name="cyber-dojo-local/shell:latest"), "lion")
-    operations._keep_or_remove(live, job, answered(container_id, killed=killed), answer)
+    runs._keep_or_remove(live, job, answered(container_id, killed=killed), answer)
     assert (container_id in live_ids(engine)) is kept
 
 
@@ -146,7 +146,7 @@ def test_a_run_into_a_container_another_process_removed_runs_in_a_new_one(
     KataContainers(live.host).remove("Kata0001", "idle")  # another worker process
     nonce = agent.nonce()
     request = agent.look(nonce)
-    outcome, frames = operations._in_live(
+    outcome, frames = runs._in_live(
         live.host, "Kata0001", spec(live, "Kata0001"), request, nonce, 5.0, live
     )
     assert outcome.container_id in live_ids(engine) and outcome.container_id != first

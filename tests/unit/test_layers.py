@@ -7,7 +7,7 @@
 - client/ is for the web server: it imports only requests and the standard library;
 - api/ never talks to Docker: it imports no worker/, no sandbox/, no reaper/ and no docker;
 - reaper/ may use runner/ and sandbox/, never worker/ (worker/ schedules and runs it);
-- only sandbox/engine.py imports docker: every other Docker call goes through it;
+- only sandbox/docker_engine.py imports docker: every other Docker call goes through it;
 - no module imports itself round a circle, not even inside a function.
 """
 
@@ -107,7 +107,7 @@ def test_a_package_imports_only_what_its_layer_allows(
 
 
 def test_only_the_engine_module_imports_docker() -> None:
-    engine = ROOT / "sandbox" / "engine.py"
+    engine = ROOT / "sandbox" / "docker_engine.py"
     found = [
         str(path.relative_to(ROOT))
         for package in PACKAGES

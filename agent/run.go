@@ -96,7 +96,7 @@ func runOnce(req *Request) (root []byte, files []byte, noSandbox bool) {
 	rep.Header('O', "", stdout)
 	rep.Header('E', "", stderr)
 	files = h.report()
-	h.close() // reaped before the look: the helper is a process of the uid too
+	h.close() // reaped before the look, which counts the container's tasks
 	return finish(rep, req), files, false
 }
 

@@ -94,6 +94,11 @@ def remounting(host: Host, kata_id: str, call: Callable[[], T], *, make_missing:
         return call()
 
 
+# A disk with no volume is an orphan only once it is this old: a kata's volume is made within
+# seconds of its disk.
+ORPHAN_MINUTES = 2
+
+
 def leftovers(host: Host) -> list[str]:
     """This runner instance's disk images (whole or part made), links and attached loops, one
     a line (a check of a test session or a bench, which remove every kata they made)."""
@@ -121,12 +126,19 @@ def remove_all(host: Host) -> int:
 
 def remove_orphans(host: Host, mailbox: Leases[LeaseT], wake: Callable[[str], None]) -> list[str]:
     """Removes this instance's disks that have no volume (a worker or the engine died while
-    it made or removed a kata), each under its kata's lease, as every job of the kata runs:
-    never the disk of a kata being made now. The katas whose disks it removed."""
+    it made or removed a kata), each under its kata's lease, as every job of the kata runs,
+    and only once the disk is ORPHAN_MINUTES old: never the disk of a kata being made now,
+    even by a holder of the lease in another Redis (a test's operations, a second deployment
+    of one instance name). The katas whose disks it removed."""
     volumes = {v.name for v in host.engine.volumes(prefix=host.volume_name(""))}
+    found = [k for k in kata_ids(host, leftovers(host)) if host.volume_name(k) not in volumes]
+    if not found:
+        return []
+    young = _helper(host, "", ["young", f"{host.settings.instance}-", str(ORPHAN_MINUTES)])
+    recent = set(kata_ids(host, young.stdout.decode().splitlines()))
     removed = []
-    for kata_id in kata_ids(host, leftovers(host)):
-        if host.volume_name(kata_id) in volumes:
+    for kata_id in found:
+        if kata_id in recent:
             continue
         lease = mailbox.acquire(kata_id, "disk-sweep")
         if lease is None:

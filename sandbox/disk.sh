@@ -2,7 +2,7 @@
 # named by a link in /dev, in a short root container with the docker host's /dev and its
 # folder of disk images (ARCHITECTURE.md, "A disk per kata"). It runs after the preamble
 # sandbox/scripts.py puts before it: the exit codes (EXIT_...).
-# Usage: disk.sh STEP DISKS LINKS NAME [BYTES BYTES_PER_INODE]
+# Usage: disk.sh STEP DISKS LINKS NAME [BYTES BYTES_PER_INODE | MINUTES]
 set -u
 step=$1 disks=$2 links=$3 name=$4
 image=$disks/$name.img
@@ -76,5 +76,7 @@ case $step in
   list)  # the images (whole or part made), links and loop devices whose name starts with NAME
     ls -d "$disks/$name"*.img "$disks/$name"*.img.part "$links/$name"* 2>/dev/null
     losetup -a | grep -F "$disks/$name" || true ;;
+  young)  # the images whose name starts with NAME made or written within the last $5 minutes
+    find "$disks" -maxdepth 1 -name "$name*" -mmin "-$5" 2>/dev/null || true ;;
   *) echo "disk.sh: no step $step" >&2; exit "$EXIT_NO_STEP" ;;
 esac

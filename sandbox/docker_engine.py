@@ -45,8 +45,11 @@ REMOVAL_WAIT_S = 30.0
 # How the engine says that a local volume's device would not mount (a kata's disk not
 # attached), and which volume: "failed to mount local volume: mount DEVICE:.../volumes/NAME/_data".
 UNMOUNTABLE = re.compile(r"failed to mount local volume: .*/volumes/([^/:]+)/_data")
-# How runc says that a container's command is not there: 'exec: "PATH": stat PATH: no such file'.
+# How runc says that a container's command is not there: 'exec: "PATH": stat PATH: no such file'
+# (no init), and how the engine's init says it: "exec PATH failed: No such file or directory".
 NO_COMMAND = re.compile(r'exec: "([^"]+)": stat [^:]+: no such file or directory')
+NO_COMMAND_INIT = re.compile(rb"exec (\S+) failed: No such file or directory")
+NO_COMMAND_STATUS = 127
 
 
 @contextlib.contextmanager
@@ -112,6 +115,9 @@ def _run(
     if in_time and reported is not None and reported(stdout):
         return Outcome(None, stdout, stderr, None, killed=False, elapsed_s=elapsed_s)
     exit_code = int(api.wait(container_id, timeout=REMOVAL_WAIT_S)["StatusCode"])
+    missing = NO_COMMAND_INIT.search(stderr)
+    if exit_code == NO_COMMAND_STATUS and missing:
+        raise CommandMissing(stderr.decode(errors="replace").strip(), missing[1].decode())
     state = api.inspect_container(container_id)["State"]
     return Outcome(
         exit_code=exit_code,
@@ -248,9 +254,12 @@ class DockerEngine:
             if not answer:
                 # The engine attaches to a stopped container too, which never answers.
                 try:
-                    state = api.inspect_container(container_id)["State"]
+                    found = api.inspect_container(container_id)
                 except docker.errors.NotFound as error:
                     raise ContainerGone(f"container {container_id[:12]} is gone") from error
+                state, command = found["State"], found["Config"]["Cmd"] or [""]
+                if not state.get("Running") and state.get("ExitCode") == NO_COMMAND_STATUS:
+                    raise CommandMissing(f"container {container_id[:12]} exited 127", command[0])
                 if not state.get("Running"):
                     raise ContainerGone(f"container {container_id[:12]} is not running")
             return answer

@@ -10,7 +10,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 from runner import metrics
-from runner.errors import AvatarNotFound, ContainerGone, ImageNotFound, KataNotFound
+from runner.errors import (
+    AvatarNotFound,
+    CommandMissing,
+    ContainerGone,
+    ImageNotFound,
+    KataNotFound,
+)
 from runner.identifiers import SANDBOX_GID, avatar_uid, check_kata_id
 from runner.models import Job, Run
 from sandbox import agent, disk
@@ -181,6 +187,9 @@ def _in_live(
         started = time.monotonic()
         try:
             answer = host.engine.ask(container_id, request, nonce.encode(), deadline_s)
+        except CommandMissing:
+            live.lost(kata_id, container_id)  # its agent was never there: made again
+            raise
         except ContainerGone as error:
             log.info("kata %s: %s: running in a new one", kata_id, error)
             live.lost(kata_id, container_id)

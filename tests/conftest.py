@@ -52,11 +52,20 @@ def host(settings: Settings) -> Iterator[Host]:
     container, a volume, a disk image, its link or its loop device."""
     host = Host.connect(settings)
     yield host
-    engine = host.engine
+    left = leftovers(host)
+    assert not left["containers"], f"tests left containers behind: {left['containers']}"
+    assert not left["volumes"], f"tests left volumes behind: {left['volumes']}"
+    assert not left["disks"], f"tests left disks behind: {left['disks']}"
+
+
+def leftovers(host: Host) -> dict[str, list[Any]]:
+    """What the host's runner instance left on its engine, removed: containers (by their
+    labels), volumes and disks."""
+    engine, instance = host.engine, host.settings.instance
     containers = engine.containers(host.ours())
     # By name too: a volume the engine made for a container that mounted a missing one has
     # no label.
-    volumes = {v.name for v in engine.volumes(prefix=f"{settings.instance}-")}
+    volumes = {v.name for v in engine.volumes(prefix=f"{instance}-")}
     volumes |= {v.name for v in engine.volumes(host.ours())}
     for container in containers:
         engine.remove_container(container.id)
@@ -64,9 +73,11 @@ def host(settings: Settings) -> Iterator[Host]:
         engine.remove_volume(volume)
     disks = disk.leftovers(host)
     disk.remove_all(host)
-    assert not containers, f"tests left containers behind: {[c.labels for c in containers]}"
-    assert not volumes, f"tests left volumes behind: {sorted(volumes)}"
-    assert not disks, f"tests left disks behind: {disks}"
+    return {
+        "containers": [c.labels for c in containers],
+        "volumes": sorted(volumes),
+        "disks": disks,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +109,11 @@ def stack(
     redis = RedisServer(log_dir)
     metrics_dir = log_dir / "metrics"
     metrics_dir.mkdir()
-    env = {**stack_env(settings, redis.url), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    # A runner instance of its own, as every deployment has one Redis an instance: its sweep
+    # and reaper never touch what the tests of the sandbox make under the session's instance
+    # with no Redis at all.
+    own = settings.model_copy(update={"instance": f"{settings.instance}s"})
+    env = {**stack_env(own, redis.url), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     worker = celery_worker("w1", env, log_dir, concurrency=2)
     beat = celery_beat(env, log_dir)
     port, cyber_dojo_port = free_port(), free_port()
@@ -122,6 +137,8 @@ def stack(
     finally:
         for service in (running.api, running.beat, running.worker, running.redis):
             service.stop()
+        left = leftovers(Host(own, host.engine))
+    assert left == {"containers": [], "volumes": [], "disks": []}, left
     # A drain that crashes is recovered by the lease TTL and the sweep, which would hide it:
     # only the crash test's killed process may end a task unexpectedly.
     crashes = [

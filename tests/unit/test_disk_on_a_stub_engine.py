@@ -216,7 +216,23 @@ def test_the_sweep_keeps_a_disk_whose_volume_was_made_while_it_looked(
     engine.behave = listing(disk_lines("stub-Kata0042"), made_meanwhile)
     mailbox = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)
     assert disk.remove_orphans(host, mailbox, lambda kata_id: None) == []
-    assert steps(engine) == ["disk list"]
+    assert steps(engine) == ["disk list", "disk young"]
+
+
+def test_the_sweep_keeps_a_young_disk_with_no_volume(redis_client: redis.Redis) -> None:
+    engine = StubEngine()
+    host = host_of(engine)
+    lines = disk_lines("stub-Kata0042")
+
+    def behave(spec: ContainerSpec, stdin: bytes) -> Outcome:
+        young = lines[:1] if step_of(spec) == "disk young" else []
+        shown = lines if step_of(spec) == "disk list" else young
+        return Outcome(0, "".join(f"{line}\n" for line in shown).encode(), b"", False, False, 0.01)
+
+    engine.behave = behave
+    mailbox = Mailbox(redis_client, lease_ttl_s=30, job_ttl_s=60)
+    assert disk.remove_orphans(host, mailbox, lambda kata_id: None) == []
+    assert steps(engine) == ["disk list", "disk young"]
 
 
 def test_the_sweep_wakes_a_kata_whose_job_came_while_it_held_the_lease(

@@ -139,7 +139,7 @@ func TestCreatedChangedAndDeletedFilesAreReportedAndNothingElse(t *testing.T) {
 	must(t, os.Symlink("same.txt", "link"))
 	must(t, os.Mkdir("folder", 0o755))
 	rep := &Report{}
-	reportFiles(rep, before, snapshot(100), 100, 10)
+	reportFiles(rep, before, snapshot(100), 100, 10, false)
 	want := []string{"Cnew\nline", "Mchanged.txt", "Xd/gone.txt", "Xgone.txt", "Xto-fifo"}
 	if got := names(rep); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("got %q", got)
@@ -151,7 +151,7 @@ func TestAFileIsSentUpToItsCap(t *testing.T) {
 	before := snapshot(100)
 	must(t, os.WriteFile("big", []byte("0123456789abc"), 0o644))
 	rep := &Report{}
-	reportFiles(rep, before, snapshot(100), 100, 10)
+	reportFiles(rep, before, snapshot(100), 100, 10, false)
 	if got := string(rep.Bytes()); got != "Cbig\x0010\n.\x000\n0123456789" {
 		t.Fatalf("got %q", got)
 	}
@@ -165,7 +165,7 @@ func TestASandboxPastMaxFilesIsComparedUpToThemAndSaysSo(t *testing.T) {
 	}
 	must(t, os.WriteFile("d", []byte("d"), 0o644))
 	rep := &Report{}
-	reportFiles(rep, before, snapshot(2), 2, 10)
+	reportFiles(rep, before, snapshot(2), 2, 10, false)
 	if got := names(rep); strings.Join(got, "|") != "L2" {
 		t.Fatalf("a created file is not known to be new past the bound: %q", got)
 	}
@@ -184,5 +184,39 @@ func TestEmptyingAPlaceRemovesEverythingWhateverItsModes(t *testing.T) {
 	}
 	if !emptyPlace("no-such-place") {
 		t.Fatal("a place that is not there is empty")
+	}
+}
+
+func TestBinaryFilesAreDroppedWhenAsked(t *testing.T) {
+	inFolder(t)
+	before := snapshot(100)
+	must(t, os.WriteFile("text", []byte("text"), 0o644))
+	must(t, os.WriteFile("binary", []byte("a\x00b"), 0o644))
+	must(t, os.WriteFile("one", []byte{0}, 0o644))
+	rep := &Report{}
+	reportFiles(rep, before, snapshot(100), 100, 10, true)
+	if got := names(rep); strings.Join(got, "|") != "Cone|Ctext" {
+		t.Fatalf("got %q", got)
+	}
+	if _, err := os.Lstat("binary"); err == nil {
+		t.Fatal("the binary file is still there")
+	}
+}
+
+func TestAFileOutsideTheSandboxIsWrittenWithItsFoldersNeverThroughASymlink(t *testing.T) {
+	inFolder(t)
+	dir, _ := os.Getwd()
+	home := filepath.Join(dir, "home", "sandbox")
+	if !writeOutside(filepath.Join(home, "cleaners.sh"), []byte("f")) || content(t, filepath.Join(home, "cleaners.sh")) != "f" {
+		t.Fatal("not written")
+	}
+	target := filepath.Join(dir, "target")
+	must(t, os.WriteFile(target, []byte("target"), 0o644))
+	must(t, os.Symlink(target, filepath.Join(home, "link")))
+	if !writeOutside(filepath.Join(home, "link"), []byte("x")) || content(t, target) != "target" {
+		t.Fatal("written through a symlink")
+	}
+	if writeOutside("relative", []byte("x")) {
+		t.Fatal("a relative path was written")
 	}
 }

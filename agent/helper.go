@@ -48,7 +48,12 @@ func helper() int {
 			rep.Header('W', f.Name, nil)
 		}
 	}
-	req.Files = nil
+	for _, f := range req.HomeFiles {
+		if !writeOutside(f.Name, f.Data) {
+			rep.Header('W', f.Name, nil)
+		}
+	}
+	req.Files, req.HomeFiles = nil, nil
 	before := snapshot(req.MaxFiles)
 	if _, err := out.WriteString("ready\n"); err != nil {
 		return 1
@@ -61,7 +66,7 @@ func helper() int {
 		emptyPlace(place)
 	}
 	after := snapshot(req.MaxFiles)
-	reportFiles(rep, before, after, req.MaxFiles, req.FileCap)
+	reportFiles(rep, before, after, req.MaxFiles, req.FileCap, req.DropBinary)
 	_, _ = out.Write(rep.Bytes())
 	return 0
 }

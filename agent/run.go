@@ -263,7 +263,11 @@ func startRun(req *Request) (*runProcess, error) {
 	if len(argv) == 0 {
 		argv = []string{"sh", "./cyber-dojo.sh"}
 	}
-	path := lookPath(argv[0], env)
+	path, found := lookPath(argv[0], env)
+	if !found && len(req.Fallback) > 0 {
+		argv = req.Fallback
+		path, _ = lookPath(argv[0], env)
+	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		return nil, err
@@ -396,10 +400,11 @@ func environment(run map[string]string) []string {
 	return env
 }
 
-// lookPath finds a command on the run's PATH, as a shell would.
-func lookPath(name string, env []string) string {
+// lookPath finds a command on the run's PATH, as a shell would; false when it is not there.
+func lookPath(name string, env []string) (string, bool) {
 	if strings.Contains(name, "/") {
-		return name
+		_, err := os.Stat(name)
+		return name, err == nil
 	}
 	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	for _, kv := range env {
@@ -410,8 +415,8 @@ func lookPath(name string, env []string) string {
 	for _, dir := range filepath.SplitList(path) {
 		candidate := filepath.Join(dir, name)
 		if info, err := os.Stat(candidate); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
-			return candidate
+			return candidate, true
 		}
 	}
-	return name
+	return name, false
 }

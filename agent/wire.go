@@ -36,6 +36,14 @@ type Request struct {
 	Proc       string            `json:"proc"`
 	Cgroup     string            `json:"cgroup"`
 	RunAt      string            `json:"run_at"` // written to .runner/run_at before the run
+	// The command run when Argv's is not on the run's PATH (sh when an image has no bash).
+	Fallback []string `json:"fallback"`
+	// Files written (as the avatar) outside the sandbox before the run, by absolute path:
+	// cyber-dojo's fs cleaners in the home.
+	HomeFiles []File `json:"home_files"`
+	// Created and changed files that are binary are neither reported nor kept, as
+	// cyber-dojo's runner does.
+	DropBinary bool `json:"drop_binary"`
 }
 
 // File is one file of a request: its name in the sandbox and its bytes.

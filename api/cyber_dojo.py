@@ -2,8 +2,9 @@
 "The cyber-dojo protocol"): a GET (or POST) of /<method> with a JSON body, answered
 {"<method>": result}, or {"exception": {...}} with 400 for a bad call and 500 otherwise.
 
-A run is a `cyber_dojo_run` job of the kata and avatar its id maps to
-(runner.identifiers.cyber_dojo_sandbox), waited for here: the caller sees it synchronously.
+A run is a `cyber_dojo_run` job of the kata its id maps to (runner.identifiers.
+cyber_dojo_sandbox), run as cyber-dojo's runner runs it (sandbox/cyber_dojo_run.py), waited
+for here: the caller sees it synchronously.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ PULL_MARK_TTL_S = 600
 BAD_CALL_CODES = frozenset(error.code for error in (InvalidRequest, ImageNotAllowed, TooLarge))
 
 
+EXCEPTION_BODY_CHARS = 4096
+
+
 class BadCall(Exception):
     """A call the protocol refuses with 400: its path, body or arguments."""
 
@@ -82,10 +86,24 @@ def answer(path: str) -> tuple[Response, int]:
 
 
 def exception(path: str, message: str, code: str, status: int) -> tuple[Response, int]:
-    """cyber-dojo's exception body (no backtrace: the log has it)."""
+    """cyber-dojo's exception body: its keys, with the backtrace empty (the log has it) and
+    the call's body cut at EXCEPTION_BODY_CHARS; `code` is this runner's own."""
     log.log(logging.ERROR if status >= 500 else logging.WARNING, "cyber-dojo %s: %s", path, message)
     metrics.ERRORS.labels(code).inc()
-    body = {"exception": {"path": path, "class": "Runner", "message": message, "code": code}}
+    try:
+        sent = request.get_data(as_text=True)[:EXCEPTION_BODY_CHARS]
+    except RequestEntityTooLarge:
+        sent = ""
+    body = {
+        "exception": {
+            "path": path,
+            "body": sent,
+            "class": "Runner",
+            "message": message,
+            "backtrace": [],
+            "code": code,
+        }
+    }
     return jsonify(body), status
 
 
@@ -117,10 +135,15 @@ def _arguments() -> dict[str, Any]:
 def _expect(args: dict[str, Any], required: tuple[str, ...]) -> None:
     missing = [name for name in required if name not in args]
     unknown = sorted(set(args) - set(required))
+    # Worded as cyber-dojo's runner words them, from Ruby's keyword errors.
     if missing:
-        raise BadCall(f"missing argument{'s' * (len(missing) > 1)}: {', '.join(missing)}")
+        raise BadCall(f"missing argument{'s' * (len(missing) > 1)}: {_symbols(missing)}")
     if unknown:
-        raise BadCall(f"unknown argument{'s' * (len(unknown) > 1)}: {', '.join(unknown)}")
+        raise BadCall(f"unknown argument{'s' * (len(unknown) > 1)}: {_symbols(unknown)}")
+
+
+def _symbols(names: list[str]) -> str:
+    return ", ".join(f":{name}" for name in names)
 
 
 def _string(value: Any, name: str) -> str:
@@ -187,6 +210,7 @@ def run_cyber_dojo_sh(args: dict[str, Any]) -> dict[str, Any]:
     run = _validated(
         CyberDojoRun,
         {
+            "cyber_dojo_id": cyber_dojo_id,
             "image_name": manifest["image_name"],
             "files": args["files"],
             "max_seconds": _max_seconds(manifest["max_seconds"]),

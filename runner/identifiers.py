@@ -66,23 +66,19 @@ def check_max_seconds(max_seconds: int) -> int:
 
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_INDEX_SUFFIX = re.compile(r"(.*)-([0-9]{1,9})")
+CYBER_DOJO_AVATAR = AVATARS[0]
 
 
 def cyber_dojo_sandbox(cyber_dojo_id: str) -> tuple[str, str]:
-    """The kata and avatar of this runner that a cyber-dojo id (a kata id, an index suffix:
-    `a1B2c3-0`) runs in.
+    """The kata (and its avatar) of this runner that a cyber-dojo id runs in: one kata per id,
+    since each id is one learner's sandbox.
 
-    The part before the suffix is the kata id when it is a legal one, else a stable hash of
-    it (10 characters of [0-9A-Za-z] from its sha256); the index picks the avatar (modulo 64),
-    or, without one, the hash of the whole id does. Every string maps.
+    The kata is the id itself when it is a legal kata id (cyber-dojo's ids are 6 characters of
+    [0-9A-Za-z]), else 10 characters of [0-9A-Za-z] from the id's sha256; the avatar is always
+    the first. Every string maps, always to the same kata.
     """
-    found = _INDEX_SUFFIX.fullmatch(cyber_dojo_id)
-    base, index = (found.group(1), int(found.group(2))) if found else (cyber_dojo_id, None)
-    kata_id = base if KATA_ID.fullmatch(base) else _hashed(base, 10)
-    if index is None:
-        index = int.from_bytes(_sha256(cyber_dojo_id)[:8], "big")
-    return kata_id, AVATARS[index % len(AVATARS)]
+    kata_id = cyber_dojo_id if KATA_ID.fullmatch(cyber_dojo_id) else _hashed(cyber_dojo_id, 10)
+    return kata_id, CYBER_DOJO_AVATAR
 
 
 def _hashed(text: str, length: int) -> str:

@@ -138,10 +138,11 @@ class PullImage(Request):
 
 
 class CyberDojoRun(Request):
-    """cyber-dojo's run_cyber_dojo_sh, as a job of the avatar its id maps to: the sandbox
-    becomes exactly `files` (made first when the kata or the avatar is missing), then
-    cyber-dojo.sh runs, coloured by rag_lambda when given."""
+    """cyber-dojo's run_cyber_dojo_sh, as a job of the kata its id maps to: cyber-dojo.sh
+    runs in a sandbox of exactly `files`, as cyber-dojo's runner runs it, coloured by
+    rag_lambda when given."""
 
+    cyber_dojo_id: str = ""  # the web server's id, as the run's CYBER_DOJO_ID
     image_name: ImageName
     files: Files
     max_seconds: int = Field(ge=MAX_SECONDS_RANGE.start, le=MAX_SECONDS_RANGE.stop - 1)

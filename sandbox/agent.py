@@ -20,7 +20,7 @@ import secrets
 import tarfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -159,6 +159,9 @@ class RunRequest:
     files: Mapping[str, str]
     run_at: str = ""  # written to .runner/run_at (by root) before the run; "" for none
     argv: Sequence[str] = ("sh", "./cyber-dojo.sh")
+    fallback: Sequence[str] = ()  # run instead when argv's command is not on the PATH
+    home_files: Mapping[str, str] = field(default_factory=dict)  # by absolute path
+    drop_binary: bool = False  # created or changed binary files neither returned nor kept
 
 
 def run(request: RunRequest, nonce: str) -> bytes:
@@ -180,6 +183,9 @@ def run(request: RunRequest, nonce: str) -> bytes:
             "files": files(request.files),
             "scratch": list(SCRATCH),
             "run_at": request.run_at,
+            "fallback": list(request.fallback),
+            "home_files": files(request.home_files),
+            "drop_binary": request.drop_binary,
         }
     )
 

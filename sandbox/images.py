@@ -33,6 +33,10 @@ IMAGE_RECHECK_S = 10.0
 # Where an older cyber-dojo image keeps its traffic-light lambda, and the most of it read.
 RAG_LAMBDA_FILE = "/usr/local/bin/red_amber_green.rb"
 RAG_LAMBDA_BYTES = 64 * 1024
+# cyber-dojo's images are augmented with this user (cyber-dojo-tools/image_dockerfile_augmenter):
+# a cyber-dojo run runs as it, with its home, when the image has it.
+SANDBOX_USER = ("sandbox", 41966, 51966, "/home/sandbox")
+PASSWD_BYTES = 256 * 1024
 
 
 @dataclass
@@ -45,7 +49,7 @@ class Images:
     reader_labels: dict[str, str] = field(default_factory=dict)
     reader_prefix: str = "runner"
     _rules: dict[tuple[str, str], ColourRules | None] = field(default_factory=dict)
-    _lambda_files: dict[str, str | None] = field(default_factory=dict)  # image id: its text
+    _files: dict[tuple[str, str], str | None] = field(default_factory=dict)  # (id, path): text
     _ids: dict[str, tuple[str, float]] = field(default_factory=dict)  # name: id, when
     _pulls_seen: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -104,17 +108,31 @@ class Images:
         return self.lambda_rules(text)
 
     def _lambda_file(self, image_id: str) -> str | None:
-        with self._lock:
-            if image_id in self._lambda_files:
-                return self._lambda_files[image_id]
-        name = f"{self.reader_prefix}-image-file-{secrets.token_hex(6)}"
-        found = self.engine.image_file(
-            image_id, RAG_LAMBDA_FILE, name, self.reader_labels, RAG_LAMBDA_BYTES
+        return self._file(image_id, RAG_LAMBDA_FILE, RAG_LAMBDA_BYTES)
+
+    def has_sandbox_user(self, image_id: str) -> bool:
+        """Whether the image has cyber-dojo's sandbox user (41966:51966, home /home/sandbox),
+        as the augmenter adds it: read from its /etc/passwd once per image id."""
+        passwd = self._file(image_id, "/etc/passwd", PASSWD_BYTES) or ""
+        name, uid, gid, home = SANDBOX_USER
+        wanted = [name, "x", str(uid), str(gid)]
+        return any(
+            line.split(":")[:4] == wanted and line.split(":")[5:6] == [home]
+            for line in passwd.splitlines()
         )
-        text = None if found is None else found.decode(errors="replace")
-        log.info("image %s: %s %s", image_id[:19], RAG_LAMBDA_FILE, "read" if text else "absent")
+
+    def _file(self, image_id: str, path: str, limit_bytes: int) -> str | None:
+        """A text file of an image (None when it has none), read once per image id."""
+        key = (image_id, path)
         with self._lock:
-            return self._lambda_files.setdefault(image_id, text)
+            if key in self._files:
+                return self._files[key]
+        name = f"{self.reader_prefix}-image-file-{secrets.token_hex(6)}"
+        found = self.engine.image_file(image_id, path, name, self.reader_labels, limit_bytes)
+        text = None if found is None else found.decode(errors="replace")
+        log.info("image %s: %s %s", image_id[:19], path, "read" if text else "absent")
+        with self._lock:
+            return self._files.setdefault(key, text)
 
     def image_id(self, image_name: str) -> str:
         """The id of the image the name stands for, looked up at most every IMAGE_RECHECK_S.

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from datetime import datetime
 
 from runner import metrics
@@ -44,7 +43,6 @@ def run(
     live: KataContainers | None = None,
     write_run_at: bool = True,
     now: datetime | None = None,
-    rules: Callable[[str], ColourRules | str] | None = None,
 ) -> RunResult:
     """Deletes, writes, then runs cyber-dojo.sh in the avatar's sandbox; judges the colour.
 
@@ -52,15 +50,13 @@ def run(
     kept only when the agent finds it clean after the run; else the run has a fresh container
     of its own, whose command is the agent. The volume is not looked up first: a missing
     volume, which the engine makes empty, has no layout for the agent's record of the run's
-    time, and is then removed again. `rules` gives the
-    colour rules (or the reason there are none) of the image id it ran, instead of the
-    image's own.
+    time, and is then removed again.
     """
     check_kata_id(job.kata_id)
     spec, request = _run_spec(host, images, job, write_run_at, now)
     try:
         outcome, frames = disk.remounting(
-            host, job.kata_id, lambda: _contain(host, images, job, spec, request, live)
+            host, job.kata_id, lambda: contain(host, images, job, spec, request, live)
         )
     except KataNotFound:
         if live is not None:
@@ -70,8 +66,8 @@ def run(
     # The kernel's count of OOM kills in a live container, which the report cannot hide.
     oom_kills = 0 if live is None else _keep_or_remove(live, job, outcome, frames)
     _check_sandbox(host, job, outcome, frames)
-    judged_by = rules(spec.image) if rules else images.rules_of(job.request.image_name, spec.image)
-    return _judge(host, job, judged_by, outcome, frames, oom_kills)
+    rules = images.rules_of(job.request.image_name, spec.image)
+    return judge(host, job, rules, outcome, frames, oom_kills)
 
 
 def _run_spec(
@@ -115,7 +111,7 @@ def _run_spec(
     return spec, request
 
 
-def _contain(
+def contain(
     host: Host,
     images: Images,
     job: Job[Run],
@@ -241,7 +237,7 @@ def _check_sandbox(host: Host, job: Job[Run], outcome: Outcome, frames: Frames) 
         raise AvatarNotFound(f"kata {job.kata_id} has no sandbox for {job.avatar_name}")
 
 
-def _judge(
+def judge(
     host: Host,
     job: Job[Run],
     rules: ColourRules | str | None,

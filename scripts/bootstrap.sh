@@ -16,6 +16,7 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+dpkg -s bash-static >/dev/null 2>&1 || missing+=(bash-static)  # the shell image's bash
 command -v docker-registry >/dev/null || missing+=(docker-registry)  # tests pull from it
 command -v shellcheck >/dev/null || missing+=(shellcheck)  # make lint
 command -v dash >/dev/null || missing+=(dash)  # the scripts' tests run them under dash too

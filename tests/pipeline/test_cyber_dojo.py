@@ -100,9 +100,9 @@ def test_alive_ready_and_sha_answer_under_their_keys(stack: Stack) -> None:
         ("/run_cyber_dojo", "{}", "unknown path"),
         ("/ready", "{not json", "body is not JSON"),
         ("/ready", "[1, 2]", "body is not JSON Hash"),
-        ("/ready", '{"x": 1}', "unknown argument: x"),
-        ("/pull_image", '{"id": "a1B2c3-0"}', "missing argument: image_name"),
-        ("/run_cyber_dojo_sh", '{"id": "a1B2c3-0"}', "missing arguments: files, manifest"),
+        ("/ready", '{"x": 1}', "unknown argument: :x"),
+        ("/pull_image", '{"id": "a1B2c3-0"}', "missing argument: :image_name"),
+        ("/run_cyber_dojo_sh", '{"id": "a1B2c3-0"}', "missing arguments: :files, :manifest"),
         (
             "/run_cyber_dojo_sh",
             '{"id": "a", "files": {}, "manifest": {"image_name": "busybox", "max_seconds": 5}}',
@@ -122,7 +122,7 @@ def test_alive_ready_and_sha_answer_under_their_keys(stack: Stack) -> None:
         ("/pull_image", '{"id": 1, "image_name": "x"}', "id: expected a String"),
     ],
 )
-def test_a_bad_call_is_400_with_cyber_dojos_exception_and_no_backtrace(
+def test_a_bad_call_is_400_with_cyber_dojos_exception_and_an_empty_backtrace(
     stack: Stack, path: str, body: str, message: str
 ) -> None:
     answer = requests.get(
@@ -136,7 +136,8 @@ def test_a_bad_call_is_400_with_cyber_dojos_exception_and_no_backtrace(
     assert list(found) == ["exception"]
     assert found["exception"]["path"] == path
     assert message in found["exception"]["message"]
-    assert "backtrace" not in found["exception"] and "Traceback" not in answer.text
+    assert found["exception"]["backtrace"] == [] and "Traceback" not in answer.text
+    assert found["exception"]["body"] == body and found["exception"]["class"] == "Runner"
 
 
 def test_the_api_is_not_served_on_cyber_dojos_listener_but_the_protocol_is_beside_the_api(

@@ -1,7 +1,7 @@
 """cyber-dojo's run_cyber_dojo_sh as one job of the avatar its id maps to: the sandbox is
 made exactly the files sent (the kata and the avatar first, when they are missing), then
 cyber-dojo.sh runs as any run does, coloured by the rules of sandbox/images.py's
-`cyber_dojo_rules` (a lambda translated, never run)."""
+`cyber_dojo_rules` (a lambda translated, or judged by the host's Ruby judge)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from sandbox.kata_containers import KataContainers
 from sandbox.limits import run_limits
 from sandbox.operations import iso, new_job_id
 from sandbox.report import Frames, parse_answer
-from sandbox.results import RunResult, run_result
+from sandbox.results import Judge, RunResult, run_result
 from sandbox.scripts import Exit
 from traffic_lights.rules import ColourRules
 
@@ -38,7 +38,7 @@ def run(
     live: KataContainers | None = None,
     write_run_at: bool = True,
     now: datetime | None = None,
-    rules: Callable[[str], ColourRules | str] | None = None,
+    rules: Callable[[str], ColourRules | Judge | str] | None = None,
 ) -> RunResult:
     """Deletes, writes, then runs cyber-dojo.sh in the avatar's sandbox; judges the colour.
 
@@ -235,7 +235,7 @@ def _check_sandbox(host: Host, job: Job[Run], outcome: Outcome, frames: Frames) 
 def _judge(
     host: Host,
     job: Job[Run],
-    rules: ColourRules | str | None,
+    rules: ColourRules | Judge | str | None,
     outcome: Outcome,
     frames: Frames,
     oom_kills: int = 0,

@@ -70,9 +70,13 @@ def host(settings: Settings) -> Iterator[Host]:
 
 
 @pytest.fixture(scope="session")
-def images(host: Host) -> Images:
-    """The images of the real engine, as a worker remembers them."""
-    return Images.of(host)
+def images(host: Host) -> Iterator[Images]:
+    """The images of the real engine, as a worker remembers them; its Ruby judge, if one
+    was made, removed at the end."""
+    images = Images.of(host)
+    yield images
+    if images.judge is not None:
+        images.judge.close()
 
 
 @pytest.fixture(scope="session")

@@ -14,12 +14,14 @@ from runner.settings import Settings
 from sandbox import agent
 from sandbox.engine import ContainerSpec, Image, Outcome
 from sandbox.host import ROLE_LABEL, Host
+from sandbox.images import Images
 from sandbox.ruby_judge import (
     ANSWER_S,
     FAULTY,
     JUDGE_ROLE,
     REQUEST_BYTES,
     TIME_LIMIT_S,
+    JudgedLambda,
     RubyJudge,
     parse_verdict,
     request,
@@ -28,6 +30,7 @@ from sandbox.stub_engine import Behaviour, StubEngine
 from tests.unit.local_judge import JUDGE_IMAGE, LocalRuby, local_judge, needs_ruby
 from tests.unit.rag_lambdas import FAULTY as FAULTY_LAMBDAS
 from tests.unit.rag_lambdas import JUDGED, Lambda
+from traffic_lights.rules import ColourRules
 
 GREEN_IF_0 = "lambda { |o, e, s| s === 0 ? :green : :red }"  # === is not translated
 
@@ -135,6 +138,19 @@ def test_a_request_over_the_judges_bound_is_faulty_without_asking() -> None:
     colour, reason = judge.verdict(GREEN_IF_0, "x" * REQUEST_BYTES, "", 0)
     assert colour == FAULTY and reason is not None and "too long" in reason
     assert engine.asked == []
+
+
+def test_the_judge_takes_only_what_the_translator_cannot_translate() -> None:
+    judge, engine = stub_judge(answering(b"red"))
+    images = Images(engine, judge=judge)
+    assert isinstance(
+        images.lambda_rules("lambda { |o, e, s| s == 0 ? :green : :red }"), ColourRules
+    )
+    judged = images.lambda_rules(GREEN_IF_0)
+    assert judged == JudgedLambda(judge, GREEN_IF_0)
+    assert engine.started == []  # a judge is made at the first judgement, not before
+    without = Images(engine).lambda_rules(GREEN_IF_0)
+    assert isinstance(without, str) and "===" in without
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ end
 def colour_of(source, stdout, stderr, status)
   begin
     rag = Empty.binding.eval(source)
-  rescue Exception => e # rubocop:disable Lint/RescueException: any failure is faulty
+  rescue Exception => e # any failure at all, as cyber-dojo's runner rescues it
     return ['faulty', "the lambda did not evaluate: #{e.class}: #{short(e.message)}"]
   end
   begin
@@ -81,7 +81,7 @@ def colour_of(source, stdout, stderr, status)
     return [colour, ''] if COLOURS.include?(colour)
 
     ['faulty', "the lambda gave #{short(given.inspect)}, not red, amber or green"]
-  rescue Exception => e # rubocop:disable Lint/RescueException
+  rescue Exception => e
     ['faulty', "the lambda raised #{e.class}: #{short(e.message)}"]
   end
 end
@@ -110,10 +110,11 @@ def judge(request)
     verdict = begin
       confine
       colour_of(request['lambda'], request['stdout'], request['stderr'], request['status'])
-    rescue Exception => e # rubocop:disable Lint/RescueException
+    rescue Exception => e
       ['faulty', "the lambda's process could not be confined: #{e.class}: #{short(e.message)}"]
     end
     writer.write(verdict.join("\n"))
+    writer.close
     exit!(0)
   end
   writer.close

@@ -126,6 +126,11 @@ class RubyJudge:
         image = host.settings.judge_image
         return cls(host, image) if image else None
 
+    @property
+    def container(self) -> str:
+        """The id of this process's judge container; empty while it has none."""
+        return self._container
+
     def lambda_judged(self, lambda_text: str) -> JudgedLambda:
         """The lambda, judged by this judge run by run."""
         return JudgedLambda(self, lambda_text)

@@ -213,7 +213,7 @@ def test_what_a_lambda_prints_never_reaches_the_channel(ruby: LocalRuby) -> None
 def test_a_request_not_framed_ends_the_judge(ruby: LocalRuby) -> None:
     judge = local_judge(ruby)
     assert judge.verdict(GREEN_IF_0, "", "", 0) == ("green", None)
-    container_id = judge._container
+    container_id = judge.container
     engine = judge.host.engine
     assert engine.ask(container_id, b"not a size\n", b"ab12", 1.0) == b""
     [process] = ruby.processes.values()

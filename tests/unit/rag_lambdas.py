@@ -455,16 +455,24 @@ lambda { |stdout, stderr, status|
     ),
 ]
 
-# Lambdas that Ruby judges faulty, and what the judge's reason says.
+# Lambdas that Ruby judges faulty: what each does, the lambda, what the judge's reason says.
 FAULTY = [
-    ("lambda { |o, e, s| loop {} }", "did not end within"),
-    ("lambda { |o, e, s| loop { puts 'x' * 4096; $stderr.puts 'y' } }", "did not end within"),
-    ("lambda { |o, e, s| raise 'no colour' }", "raised RuntimeError: no colour"),
-    ("lambda { |o, e, s| :orange }", ":orange, not red, amber or green"),
-    ("lambda { |o, e, s| nil }", "nil, not red, amber or green"),
-    ("sdf\n", "did not evaluate: NameError"),
-    ("lambda { |o, e, s| 'x' * 1_000_000_000 }", "NoMemoryError"),
-    ("lambda { |o, e, s| exit 0 }", "raised SystemExit"),
-    ("lambda { |o, e, s| exit! 0 }", "ended without a colour"),
-    ("lambda { |o, e, s| Process.kill(:KILL, Process.pid) }", "ended without a colour"),
+    ("loops", "lambda { |o, e, s| loop {} }", "did not end within"),
+    (
+        "floods",
+        "lambda { |o, e, s| loop { puts 'x' * 4096; $stderr.puts 'y' } }",
+        "did not end within",
+    ),
+    ("raises", "lambda { |o, e, s| raise 'no colour' }", "raised RuntimeError: no colour"),
+    ("gives orange", "lambda { |o, e, s| :orange }", ":orange, not red, amber or green"),
+    ("gives nil", "lambda { |o, e, s| nil }", "nil, not red, amber or green"),
+    ("is no lambda", "sdf\n", "did not evaluate: NameError"),
+    ("takes memory", "lambda { |o, e, s| 'x' * 1_000_000_000 }", "NoMemoryError"),
+    ("exits", "lambda { |o, e, s| exit 0 }", "raised SystemExit"),
+    ("exits at once", "lambda { |o, e, s| exit! 0 }", "ended without a colour"),
+    (
+        "kills itself",
+        "lambda { |o, e, s| Process.kill(:KILL, Process.pid) }",
+        "ended without a colour",
+    ),
 ]

@@ -169,9 +169,11 @@ def test_judge_rb_gives_each_samples_colour(ruby: LocalRuby, rag: Lambda) -> Non
 
 
 @needs_ruby
-@pytest.mark.parametrize("text, reason", FAULTY_LAMBDAS, ids=[r for _, r in FAULTY_LAMBDAS])
+@pytest.mark.parametrize(
+    "name, text, reason", FAULTY_LAMBDAS, ids=[n for n, _, _ in FAULTY_LAMBDAS]
+)
 def test_a_lambda_that_loops_floods_or_fails_is_faulty_quickly_and_the_judge_serves_on(
-    ruby: LocalRuby, text: str, reason: str
+    ruby: LocalRuby, name: str, text: str, reason: str
 ) -> None:
     judge = local_judge(ruby)
     started = time.monotonic()

@@ -26,6 +26,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from runner import metrics
 from runner.errors import ContainerGone, RunnerError
 from sandbox import agent
 from sandbox.engine import ContainerSpec
@@ -145,10 +146,12 @@ class RubyJudge:
             return FAULTY, f"the lambda and the output are {len(framed)} bytes: too long to judge"
         with self._lock:
             try:
-                return self._ask(framed, nonce)
+                found = self._ask(framed, nonce)
             except RunnerError as error:
                 log.error("the Ruby judge failed: %s", error)
-                return FAULTY, f"the Ruby judge failed: {error}"
+                found = FAULTY, f"the Ruby judge failed: {error}"
+        metrics.LAMBDA_JUDGEMENTS.labels(found[0]).inc()
+        return found
 
     def _ask(self, framed: bytes, nonce: str) -> Verdict:
         """The answer of this process's judge container; of a new one when that one is gone

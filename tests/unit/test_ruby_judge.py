@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from runner import metrics
 from runner.settings import Settings
 from sandbox import agent
 from sandbox.engine import ContainerSpec, Image, Outcome
@@ -105,6 +106,14 @@ def test_the_judge_container_is_made_once_locked_down_and_reused() -> None:
     assert limits["log_config"] == {"type": "none"} and limits["auto_remove"] is True
     assert limits["mem_limit"] == limits["memswap_limit"] <= 128 * 1024 * 1024
     assert limits["pids_limit"] <= 8
+
+
+def test_each_judgement_is_counted_by_its_colour() -> None:
+    judge, _ = stub_judge(answering(b"amber"))
+    counted = metrics.LAMBDA_JUDGEMENTS.labels("amber")
+    before = counted._value.get()
+    judge.verdict(GREEN_IF_0, "", "", 0)
+    assert counted._value.get() == before + 1
 
 
 def test_a_judge_that_is_gone_is_made_again() -> None:

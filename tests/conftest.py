@@ -20,8 +20,9 @@ from harness.services import (
 from runner.settings import Settings
 from sandbox import disk
 from sandbox.docker_engine import DockerEngine
-from sandbox.host import Host
+from sandbox.host import ROLE_LABEL, Host
 from sandbox.images import Images
+from sandbox.ruby_judge import JUDGE_ROLE
 from tests.stack import Stack, stack_env
 
 SHELL = "cyber-dojo-local/shell:latest"
@@ -126,6 +127,10 @@ def stack(
     finally:
         for service in (running.api, running.beat, running.worker, running.redis):
             service.stop()
+        # A worker process ends its Ruby judge as it ends; one a test killed leaves it, to end
+        # when idle (sandbox/ruby_judge.py), which the check of leftovers cannot wait for.
+        for judge in host.engine.containers({**host.ours(), ROLE_LABEL: JUDGE_ROLE}):
+            host.engine.remove_container(judge.id)
     # A drain that crashes is recovered by the lease TTL and the sweep, which would hide it:
     # only the crash test's killed process may end a task unexpectedly.
     crashes = [

@@ -4,9 +4,10 @@
 # The language images follow the contract cyber-dojo's image_dockerfile_augmenter gives its
 # images: group sandbox (51966), user sandbox (41966, home /home/sandbox, shell bash), bash.
 # An image is built again when its recipe (this file and its folder) changed.
-# Usage: images/build.sh [--if-missing] [shell|python-pytest|runner-base ...]
-#   default: the language images (shell, python-pytest). runner-base, the local base of the
-#   runner's own image and of its Redis (docker-compose.local.yml), is built only when named.
+# Usage: images/build.sh [--if-missing] [shell|python-pytest|ruby-judge|runner-base ...]
+#   default: the language images (shell, python-pytest) and the image of the workers' Ruby
+#   judge (ruby-judge). runner-base, the local base of the runner's own image and of its
+#   Redis (docker-compose.local.yml), is built only when named.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 prefix=cyber-dojo-local
@@ -18,7 +19,7 @@ export DOCKER_BUILDKIT=0   # the classic builder uses the imported base as it is
 if_missing=false
 if [ "${1:-}" = --if-missing ]; then if_missing=true; shift; fi
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(shell python-pytest)
+[ ${#names[@]} -gt 0 ] || names=(shell python-pytest ruby-judge)
 
 rootfs_shell() {  # $1: empty folder to fill
   local root=$1
@@ -64,6 +65,12 @@ rootfs_python-pytest() {  # $1: empty folder to fill
   rm -rf "$wheels"
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* "$root"/usr/share/man/*
   mkdir -p "$root/sandboxes"
+}
+
+rootfs_ruby-judge() {  # $1: empty folder to fill
+  local root=$1
+  debootstrap --variant=minbase --include=ruby "$suite" "$root" "$mirror" >&2
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* "$root"/usr/share/man/*
 }
 
 rootfs_runner-base() {  # $1: empty folder to fill

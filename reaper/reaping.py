@@ -19,6 +19,7 @@ from runner.models import Job, OldKata
 from sandbox import disk, operations
 from sandbox.host import JOB_LABEL, KATA_LABEL, ROLE_LABEL
 from sandbox.kata_containers import LIVE_ROLE
+from sandbox.ruby_judge import JUDGE_ROLE
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,8 @@ def remove_leaked_containers(ctx: Context, now: datetime, report: Report, dry_ru
         + settings.reap_container_grace_s
     )
     for container in ctx.host.engine.containers(ctx.host.ours()):
+        if container.labels.get(ROLE_LABEL) == JUDGE_ROLE:
+            continue  # a worker's Ruby judge serves it for long, and ends itself when idle
         age_s = now.timestamp() - container.created
         job_id = container.labels.get(JOB_LABEL, "")
         kata_id = container.labels.get(KATA_LABEL, "")

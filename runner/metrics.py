@@ -55,6 +55,11 @@ KATA_CONTAINERS_REMOVED = Counter(
     "image_changed, kata_deleted, lost).",
     ["reason"],
 )
+LAMBDA_JUDGEMENTS = Counter(
+    "runner_lambda_judgements_total",
+    "Runs whose lambda the Ruby judge judged, by the colour it gave (faulty included).",
+    ["colour"],
+)
 VOLUMES_REAPED = Counter("runner_volumes_reaped_total", "Kata volumes the reaper deleted.")
 ERRORS = Counter("runner_errors_total", "Errors answered or jobs failed, by code.", ["code"])
 

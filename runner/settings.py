@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     prepull: str = ""
     # A JSON file {image_name: colour rules} that overrides the rules in an image's label.
     colour_rules_file: str = ""
+    # The image of each worker's Ruby judge (sandbox/ruby_judge.py), which judges the
+    # cyber-dojo lambdas the translator cannot translate. Empty: none; their runs are faulty.
+    judge_image: str = "cyber-dojo-local/ruby-judge:latest"
 
     # The API: where it listens, its bearer token (none: loopback clients only), its limits.
     host: str = "127.0.0.1"

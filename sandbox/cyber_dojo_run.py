@@ -8,7 +8,9 @@ and with `CYBER_DOJO_SANDBOX`, `CYBER_DOJO_ID` and `CYBER_DOJO_IMAGE_NAME`. The 
 writable, as cyber-dojo's runner leaves it (the home stays the image's, writable by the user),
 and goes with the container; `/tmp` is executable. Binary files the run makes are neither
 returned nor kept. No kata volume is used: cyber-dojo sends every file each time, so nothing
-of a run outlives it. docs/API.md, "The cyber-dojo protocol", lists the environment.
+of a run outlives it. Its colour is by sandbox/images.py's `cyber_dojo_rules` (a lambda
+translated, or judged by the worker's Ruby judge). docs/API.md, "The cyber-dojo protocol",
+lists the environment.
 """
 
 from __future__ import annotations

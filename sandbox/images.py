@@ -20,6 +20,7 @@ from runner.logs import setup_logging
 from runner.settings import Settings, normalise_image_name
 from sandbox.engine import Engine, Image
 from sandbox.host import ROLE_LABEL, Host
+from sandbox.ruby_judge import JudgedLambda, RubyJudge
 from traffic_lights.errors import BadRules
 from traffic_lights.lambdas import LAMBDA_KEY_PREFIX, lambda_key, rules_for_lambda
 from traffic_lights.rules import COLOUR_RULES_LABEL, ColourRules, parse_rules
@@ -48,6 +49,7 @@ class Images:
     # The labels and name prefix of the containers that read an image's lambda file.
     reader_labels: dict[str, str] = field(default_factory=dict)
     reader_prefix: str = "runner"
+    judge: RubyJudge | None = None  # judges the lambdas the translator cannot translate
     _rules: dict[tuple[str, str], ColourRules | None] = field(default_factory=dict)
     _files: dict[tuple[str, str], str | None] = field(default_factory=dict)  # (id, path): text
     _ids: dict[str, tuple[str, float]] = field(default_factory=dict)  # name: id, when
@@ -65,7 +67,9 @@ class Images:
                 for k, v in document.items()
             }
         reader_labels = {**host.ours(), ROLE_LABEL: "image_file"}
-        return cls(host.engine, overrides, reader_labels, host.settings.instance)
+        return cls(
+            host.engine, overrides, reader_labels, host.settings.instance, RubyJudge.of(host)
+        )
 
     def colour_rules(self, image_name: str) -> ColourRules | None:
         """The image's colour rules (the operator's override first), None when unusable.
@@ -75,15 +79,17 @@ class Images:
         """
         return self._look_up(image_name)[1]
 
-    def lambda_rules(self, lambda_text: str) -> ColourRules | str:
+    def lambda_rules(self, lambda_text: str) -> ColourRules | JudgedLambda | str:
         """The colour rules of a cyber-dojo lambda (the operator's, under the lambda's
-        sha256, first), or the reason there are none: its runs are then `faulty`.
-
-        The lambda is translated once per text, never run.
-        """
+        sha256, first; else its translation, made once per text); else the lambda as the
+        host's Ruby judge judges it (sandbox/ruby_judge.py); else the reason there are none:
+        its runs are then `faulty`."""
         document = self.overrides.get(lambda_key(lambda_text))
         if document is None:
-            return rules_for_lambda(lambda_text)
+            rules = rules_for_lambda(lambda_text)
+            if isinstance(rules, str) and self.judge is not None:
+                return self.judge.lambda_judged(lambda_text)
+            return rules
         try:
             return parse_rules(document)
         except BadRules as error:
@@ -93,10 +99,11 @@ class Images:
 
     def cyber_dojo_rules(
         self, image_name: str, image_id: str, rag_lambda: str | None
-    ) -> ColourRules | str:
+    ) -> ColourRules | JudgedLambda | str:
         """The colour rules of a cyber-dojo run, or the reason there are none: the operator's
-        for the image name, else the run's rag_lambda translated, else the image's label,
-        else its red_amber_green.rb translated (read once per image id, never run)."""
+        for the image name, else the run's rag_lambda, else the image's label, else its
+        red_amber_green.rb (read once per image id, never run by the runner's own
+        processes), a lambda as `lambda_rules` takes it."""
         if rag_lambda is not None and normalise_image_name(image_name) not in self.overrides:
             return self.lambda_rules(rag_lambda)
         rules = self.rules_of(image_name, image_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TypedDict
+from typing import Protocol, TypedDict
 
 from sandbox.output import Capped, cap_text, is_text
 from sandbox.report import Frames
@@ -13,6 +13,15 @@ from traffic_lights.rules import ColourRules
 log = logging.getLogger(__name__)
 
 KILLED_STATUS = 137  # 128 + SIGKILL: the status of a run the runner killed
+
+
+class Judge(Protocol):
+    """Colours a run's output otherwise than by rules: a lambda judged by Ruby
+    (sandbox/ruby_judge.py)."""
+
+    def verdict(self, stdout: str, stderr: str, status: int) -> tuple[str, str | None]:
+        """The colour, and why it is faulty (None when it is not)."""
+        ...
 
 
 class RunResult(TypedDict):
@@ -41,7 +50,7 @@ def run_result(
     killed: bool,
     oom_killed: bool,
     elapsed_ms: int,
-    rules: ColourRules | str | None,
+    rules: ColourRules | Judge | str | None,
     output_bytes: int,
     file_bytes: int,
     max_created: int,
@@ -52,7 +61,8 @@ def run_result(
 
     `exit_code` and `elapsed_ms` are the container's, used when the agent could not report;
     `killed` says the runner killed the container at its deadline.
-    `rules` is None, or the reason, when there are none to judge by.
+    `rules` is None, or the reason, when there are none to judge by; a Judge may find the
+    run faulty too.
     """
     stdout = cap_text(frames.stdout, output_bytes)
     stderr = cap_text(frames.stderr, output_bytes)
@@ -66,9 +76,11 @@ def run_result(
         colour = "faulty"
     elif timed_out:
         colour = "timed_out"
-    else:
-        assert isinstance(rules, ColourRules)
+    elif isinstance(rules, ColourRules):
         colour = rules.colour(stdout["content"], stderr["content"], status)
+    else:
+        assert rules is not None and not isinstance(rules, str)
+        colour, faulty_reason = rules.verdict(stdout["content"], stderr["content"], status)
     files, files_truncated = bounded(
         {
             "changed": _text_files(frames.changed, file_bytes),
@@ -96,7 +108,7 @@ def run_result(
 
 
 def _faulty_reason(
-    frames: Frames, exit_code: int | None, rules: ColourRules | str | None
+    frames: Frames, exit_code: int | None, rules: ColourRules | Judge | str | None
 ) -> str | None:
     """Why the run cannot be judged by the rules: the agent's own faults first, which
     make the run faulty even when it timed out; None when it can be."""

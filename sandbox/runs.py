@@ -26,7 +26,7 @@ from sandbox.kata_containers import KataContainers
 from sandbox.limits import run_limits
 from sandbox.operations import iso, new_job_id
 from sandbox.report import Frames, parse_answer
-from sandbox.results import RunResult, run_result
+from sandbox.results import Judge, RunResult, run_result
 from sandbox.scripts import Exit
 from traffic_lights.rules import ColourRules
 
@@ -240,7 +240,7 @@ def _check_sandbox(host: Host, job: Job[Run], outcome: Outcome, frames: Frames) 
 def judge(
     host: Host,
     job: Job[Run],
-    rules: ColourRules | str | None,
+    rules: ColourRules | Judge | str | None,
     outcome: Outcome,
     frames: Frames,
     oom_kills: int = 0,

@@ -61,5 +61,5 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$state/venv.stamp" 2>/dev/null)" != "$
   echo "$stamp" > "$state/venv.stamp"
 fi
 
-# 4. The local language images, built when missing.
+# 4. The local language images and the Ruby judge's image, built when missing.
 bash images/build.sh --if-missing

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Makes the local language images present on the engine that DOCKER_HOST names: copied from
-# the default engine when it holds them, else built there (images/build.sh --if-missing).
+# Makes the local language images and the Ruby judge's image present on the engine that
+# DOCKER_HOST names: copied from the default engine when it holds them, else built there
+# (images/build.sh --if-missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${DOCKER_HOST:?DOCKER_HOST names the host engine}
-images=(cyber-dojo-local/shell:latest cyber-dojo-local/python-pytest:latest)
+images=(cyber-dojo-local/shell:latest cyber-dojo-local/python-pytest:latest cyber-dojo-local/ruby-judge:latest)
 missing=()
 for image in "${images[@]}"; do
   docker --host "$target" image inspect "$image" >/dev/null 2>&1 || missing+=("$image")

@@ -20,8 +20,9 @@ from harness.services import (
 from runner.settings import Settings
 from sandbox import disk
 from sandbox.docker_engine import DockerEngine
-from sandbox.host import Host
+from sandbox.host import ROLE_LABEL, Host
 from sandbox.images import Images
+from sandbox.ruby_judge import JUDGE_ROLE
 from tests.stack import Stack, stack_env
 
 SHELL = "cyber-dojo-local/shell:latest"
@@ -81,9 +82,13 @@ def leftovers(host: Host) -> dict[str, list[Any]]:
 
 
 @pytest.fixture(scope="session")
-def images(host: Host) -> Images:
-    """The images of the real engine, as a worker remembers them."""
-    return Images.of(host)
+def images(host: Host) -> Iterator[Images]:
+    """The images of the real engine, as a worker remembers them; its Ruby judge, if one
+    was made, removed at the end."""
+    images = Images.of(host)
+    yield images
+    if images.judge is not None:
+        images.judge.close()
 
 
 @pytest.fixture(scope="session")
@@ -137,7 +142,12 @@ def stack(
     finally:
         for service in (running.api, running.beat, running.worker, running.redis):
             service.stop()
-        left = leftovers(Host(own, host.engine))
+        stack_host = Host(own, host.engine)
+        # A worker process ends its Ruby judge as it ends; one a test killed leaves it, to end
+        # when idle (sandbox/ruby_judge.py), which the check of leftovers cannot wait for.
+        for judge in host.engine.containers({**stack_host.ours(), ROLE_LABEL: JUDGE_ROLE}):
+            host.engine.remove_container(judge.id)
+        left = leftovers(stack_host)
     assert left == {"containers": [], "volumes": [], "disks": []}, left
     # A drain that crashes is recovered by the lease TTL and the sweep, which would hide it:
     # only the crash test's killed process may end a task unexpectedly.

@@ -1,4 +1,4 @@
-"""cyber-dojo's traffic-light lambdas translated into this runner's colour rules, never run.
+"""cyber-dojo's traffic-light lambdas translated into this runner's colour rules, never run here.
 
 A start-point's `manifest.rag_lambda` (or an older image's /usr/local/bin/red_amber_green.rb)
 is Ruby: `lambda { |stdout, stderr, status| ... }` giving :red, :amber or :green. This module
@@ -6,7 +6,8 @@ reads it (traffic_lights/ruby_syntax.py), follows its statements symbolically an
 ordered rules that give the same colour for every output: a `return :c if cond` is a rule whose
 condition is cond and every condition that had to fail to reach it. Loops over word lists are
 unrolled, regexes rewritten for Python (traffic_lights/ruby_regex.py). What it cannot follow
-exactly is refused with Untranslatable and the reason; such a lambda's runs are `faulty`.
+exactly is refused with Untranslatable and the reason; the worker's Ruby judge judges such a
+lambda (sandbox/ruby_judge.py), and without one its runs are `faulty`.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def _translated(text: str) -> dict[str, Any] | str:
         return _Compiler(params).document(body)
     except Untranslatable as error:
         reason = f"cannot translate the lambda {lambda_key(text)[:19]}: {error}"
-        log.warning("%s", reason)
+        log.info("%s", reason)  # the Ruby judge judges it, if the host has one
         return reason
 
 

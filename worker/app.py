@@ -15,7 +15,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from celery.signals import beat_init, setup_logging, worker_ready, worker_shutdown
+from celery.signals import (
+    beat_init,
+    setup_logging,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
 from reaper import context as reaper_context
 from reaper import reaping
@@ -194,3 +200,16 @@ def _withdraw(**_: Any) -> None:
     _presence_stop.set()
     for thread in _presence_threads:
         thread.join(timeout=3)  # it deletes the presence key as it ends
+
+
+@worker_process_shutdown.connect
+def _close_judge(**_: Any) -> None:
+    """A worker process that ends removes its Ruby judge (one it could not would end itself
+    when idle)."""
+    judge = context().images.judge if context.cache_info().currsize else None
+    if judge is None:
+        return
+    try:
+        judge.close()
+    except Exception as error:
+        log.info("the Ruby judge was not removed: %s", error)

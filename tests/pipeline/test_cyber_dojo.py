@@ -37,7 +37,9 @@ lambda { |stdout, stderr, status|
   :amber
 }
 """
-UNTRANSLATABLE = "lambda { |o, e, s| system('rm -rf /')\n :green }"
+# Beyond the translator (===), judged by the worker's Ruby judge.
+UNTRANSLATED = "lambda { |stdout, stderr, status| status === 0 ? :green : :red }"
+RAISES = "lambda { |stdout, stderr, status| raise 'no colour here' }"
 
 
 def files(hiker: str) -> dict[str, str]:
@@ -192,16 +194,24 @@ def test_timed_out_has_cyber_dojos_status_and_max_seconds_is_capped_at_15(
     assert capped["outcome"] == "green"
 
 
-def test_a_lambda_that_cannot_be_translated_is_faulty_with_its_reason_in_the_log(
+def test_a_lambda_the_translator_cannot_translate_gets_rubys_colour(
     stack: Stack, cyber_dojo_id: Callable[[], str]
 ) -> None:
-    result = run(
-        stack, cyber_dojo_id(), {"cyber-dojo.sh": "echo hi"}, SHELL, rag_lambda=UNTRANSLATABLE
-    )
+    kata = cyber_dojo_id()
+    green = run(stack, kata, {"cyber-dojo.sh": "echo hi"}, SHELL, rag_lambda=UNTRANSLATED)
+    assert (green["outcome"], green["status"], green["log"]) == ("green", "0", {})
+    red = run(stack, kata, {"cyber-dojo.sh": "exit 1"}, SHELL, rag_lambda=UNTRANSLATED)
+    assert (red["outcome"], red["status"]) == ("red", "1")
+
+
+def test_a_lambda_that_fails_in_ruby_is_faulty_with_its_reason_in_the_log(
+    stack: Stack, cyber_dojo_id: Callable[[], str]
+) -> None:
+    result = run(stack, cyber_dojo_id(), {"cyber-dojo.sh": "echo hi"}, SHELL, rag_lambda=RAISES)
     assert (result["outcome"], result["status"]) == ("faulty", "0")
-    assert "system()" in result["log"]["faulty_reason"]
+    assert "raised RuntimeError: no colour here" in result["log"]["faulty_reason"]
     assert result["stdout"]["content"] == "hi\n"
-    assert "system()" in stack.worker.output()
+    assert "no colour here" in stack.worker.output()
 
 
 @pytest.fixture

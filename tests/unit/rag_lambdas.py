@@ -346,3 +346,133 @@ REFUSED = [
         "the capture 2 the regex does not have",
     ),
 ]
+
+# Lambdas in shapes real images use that the translator refuses: the Ruby judge judges them
+# (sandbox/ruby_judge.py). Each must stay untranslatable (tests/unit/test_lambdas.py), so that
+# these tests keep reaching the judge.
+JUDGED = [
+    Lambda(
+        "status === 0 and elsif",
+        """
+lambda { |stdout,stderr,status|
+  if status === 0
+    return :green
+  end
+  output = stdout + stderr
+  if output.include?('Test suite failed to run')
+    :amber
+  elsif /^FAIL/.match(output)
+    :red
+  else
+    :amber
+  end
+}
+""",
+        [
+            ("PASS x", "", 0, "green"),
+            ("FAIL x", "", 1, "red"),
+            ("", "Test suite failed to run", 1, "amber"),
+            ("x", "", 2, "amber"),
+        ],
+        ["PASS", "FAIL", "Test suite failed to run", "FAIL x"],
+    ),
+    Lambda(
+        "zero? of scanned counts and a ternary",
+        """
+lambda { |stdout, stderr, status|
+  failures = stdout.scan(/^not ok/).size
+  return :amber if stdout.scan(/^ok/).size.zero? && failures.zero?
+  failures.zero? ? :green : :red
+}
+""",
+        [
+            ("ok 1\nok 2\n", "", 0, "green"),
+            ("ok 1\nnot ok 2\n", "", 1, "red"),
+            ("syntax error", "", 2, "amber"),
+        ],
+        ["ok 1", "not ok 2", "ok", "not ok", "\n"],
+    ),
+    Lambda(
+        "string slicing",
+        """
+lambda { |stdout, stderr, status|
+  first = stdout.lines.first.to_s
+  return :red if first[0, 4] == 'FAIL'
+  return :green if first[0..1] == 'OK'
+  :amber
+}
+""",
+        [
+            ("FAILED: 1\n", "", 1, "red"),
+            ("OK (3 tests)\n", "", 0, "green"),
+            ("error\nOK", "", 2, "amber"),
+        ],
+        ["FAIL", "OK", "FAILED", "error", "\n"],
+    ),
+    Lambda(
+        "blocks given to map, select and sum",
+        """
+lambda { |stdout, stderr, status|
+  counts = stdout.scan(/(\\d+) (passed|failed)/)
+  failed = counts.select { |_, kind| kind == 'failed' }.map { |n, _| n.to_i }.sum
+  return :amber if counts.size == 0
+  failed > 0 ? :red : :green
+}
+""",
+        [
+            ("3 passed", "", 0, "green"),
+            ("2 passed, 1 failed", "", 1, "red"),
+            ("2 passed, 0 failed", "", 0, "green"),
+            ("error", "", 2, "amber"),
+        ],
+        ["3 passed", "1 failed", "0 failed", ", ", "passed", "failed"],
+    ),
+    Lambda(
+        "strings for colours and a comparison of text",
+        """
+lambda { |stdout, stderr, status|
+  return 'amber' unless stderr == ''
+  return 'green' if status == 0
+  'red'
+}
+""",
+        [("", "", 0, "green"), ("x", "", 1, "red"), ("", "warning", 0, "amber")],
+        ["warning", "x"],
+    ),
+    Lambda(
+        "case on the status",
+        """
+lambda { |stdout, stderr, status|
+  case status
+  when 0 then :green
+  when 1 then :red
+  else :amber
+  end
+}
+""",
+        [("", "", 0, "green"), ("", "", 1, "red"), ("", "", 2, "amber")],
+        ["x"],
+    ),
+]
+
+# Lambdas that Ruby judges faulty: what each does, the lambda, what the judge's reason says.
+FAULTY = [
+    ("loops", "lambda { |o, e, s| loop {} }", "did not end within"),
+    (
+        "floods",
+        "lambda { |o, e, s| loop { puts 'x' * 4096; $stderr.puts 'y' } }",
+        "did not end within",
+    ),
+    ("raises", "lambda { |o, e, s| raise 'no colour' }", "raised RuntimeError: no colour"),
+    ("gives orange", "lambda { |o, e, s| :orange }", ":orange, not red, amber or green"),
+    ("gives nil", "lambda { |o, e, s| nil }", "nil, not red, amber or green"),
+    ("is no lambda", "sdf\n", "did not evaluate: NameError"),
+    ("takes memory", "lambda { |o, e, s| 'x' * 1_000_000_000 }", "NoMemoryError"),
+    ("exits", "lambda { |o, e, s| exit 0 }", "raised SystemExit"),
+    ("exits at once", "lambda { |o, e, s| exit! 0 }", "ended without a colour"),
+    (
+        "kills itself",
+        "lambda { |o, e, s| Process.kill(:KILL, Process.pid) }",
+        "ended without a colour",
+    ),
+]

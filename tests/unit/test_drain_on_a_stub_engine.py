@@ -22,8 +22,9 @@ from runner.models import NewAvatar, NewKata, OldKata, Run
 from runner.settings import Settings
 from sandbox import agent
 from sandbox.engine import ContainerSpec, Image, Outcome
-from sandbox.host import FENCE_LABEL, JOB_LABEL, Host
+from sandbox.host import FENCE_LABEL, JOB_LABEL, ROLE_LABEL, Host
 from sandbox.images import Images
+from sandbox.ruby_judge import JUDGE_ROLE
 from sandbox.stub_engine import StubEngine, ran
 from traffic_lights.rules import COLOUR_RULES_LABEL
 from worker.drain import Context, drain, remove_older_fences
@@ -138,10 +139,12 @@ def test_the_reaper_removes_old_containers_of_no_running_job_and_keeps_the_rest(
     young = engine.add_container(
         ctx.host.labels(KATA, "run", job_id="j_new"), created=now.timestamp()
     )
+    # A worker's Ruby judge serves it for long, and ends itself when idle.
+    judge = engine.add_container({**ctx.host.ours(), ROLE_LABEL: JUDGE_ROLE}, created=old)
     report = Report()
     remove_leaked_containers(ctx, now, report, dry_run=False)
     assert report.containers_removed == 1 and engine.removed == [crashed]
-    assert {c.id for c in engine.containers(ctx.host.ours())} == {alive, young}
+    assert {c.id for c in engine.containers(ctx.host.ours())} == {alive, young, judge}
 
 
 def test_the_reaper_decides_again_under_the_lease(

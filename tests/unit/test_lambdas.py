@@ -9,7 +9,7 @@ import pytest
 
 from sandbox.images import Images
 from sandbox.stub_engine import StubEngine
-from tests.unit.rag_lambdas import LAMBDAS, REFUSED, Lambda
+from tests.unit.rag_lambdas import JUDGED, LAMBDAS, REFUSED, Lambda
 from traffic_lights.__main__ import main
 from traffic_lights.errors import BadRules, RubyRegexError, Untranslatable
 from traffic_lights.lambdas import lambda_key, rules_for_lambda, translate
@@ -36,6 +36,11 @@ def test_a_lambda_outside_the_subset_is_refused_with_its_reason(text: str, reaso
         translate(text)
     assert reason in str(refused.value)
     assert isinstance(rules_for_lambda(text), str)
+
+
+@pytest.mark.parametrize("rag", JUDGED, ids=[rag.name for rag in JUDGED])
+def test_the_lambdas_for_the_ruby_judge_stay_beyond_the_translator(rag: Lambda) -> None:
+    assert isinstance(rules_for_lambda(rag.text), str)
 
 
 @pytest.mark.parametrize(

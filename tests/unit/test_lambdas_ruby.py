@@ -1,7 +1,11 @@
-"""The translation against real Ruby: each test lambda, evaluated by Ruby on generated
-outputs, must give the colours its translated rules give. Skipped where `ruby` is missing.
+"""The translation and the Ruby judge against real Ruby: each test lambda, evaluated by Ruby
+on generated outputs, must give the colours its translated rules give; and through the
+runner (translated, or judged by judge.rb where it cannot be) every lambda gets Ruby's colour,
+never faulty where Ruby gives one. Skipped where `ruby` is missing.
 
-Only this test runs Ruby (the runner never does), as the reference the translation follows.
+Ruby runs here as the reference the runner follows, and as the judge's process that the
+runner keeps in a container of its own (tests/unit/local_judge.py); the runner's own
+processes never run it.
 """
 
 from __future__ import annotations
@@ -10,11 +14,17 @@ import json
 import random
 import shutil
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 
-from tests.unit.rag_lambdas import LAMBDAS, Lambda
+from sandbox.images import Images
+from sandbox.report import Frames
+from sandbox.results import Judge, run_result
+from tests.unit.local_judge import LocalRuby, local_judge
+from tests.unit.rag_lambdas import JUDGED, LAMBDAS, Lambda
 from traffic_lights.lambdas import translate
+from traffic_lights.rules import ColourRules
 
 pytestmark = pytest.mark.skipif(shutil.which("ruby") is None, reason="ruby is not installed")
 
@@ -56,9 +66,8 @@ def outputs(rag: Lambda, count: int = 300) -> list[tuple[str, str, int]]:
     return cases
 
 
-@pytest.mark.parametrize("rag", LAMBDAS, ids=[rag.name for rag in LAMBDAS])
-def test_the_translation_agrees_with_ruby(rag: Lambda) -> None:
-    cases = outputs(rag)
+def ruby_colours(rag: Lambda, cases: list[tuple[str, str, int]]) -> list[str]:
+    """The colours Ruby gives the lambda on each case, as cyber-dojo's runner takes them."""
     ruby = subprocess.run(
         ["ruby", "-e", DRIVER],
         input=json.dumps({"lambda": rag.text, "cases": cases}),
@@ -67,7 +76,32 @@ def test_the_translation_agrees_with_ruby(rag: Lambda) -> None:
         timeout=60,
         check=True,
     )
-    expected = json.loads(ruby.stdout)
+    colours: list[str] = json.loads(ruby.stdout)
+    return colours
+
+
+def colour(rules: ColourRules | Judge | str, stdout: str, stderr: str, status: int) -> str:
+    """The colour of a run with this output, as the runner gives it in the run's result."""
+    frames = Frames(status=status, stdout=stdout.encode(), stderr=stderr.encode())
+    return run_result(
+        frames,
+        exit_code=status,
+        killed=False,
+        oom_killed=False,
+        elapsed_ms=1,
+        rules=rules,
+        output_bytes=1 << 20,
+        file_bytes=1,
+        max_created=0,
+        max_changed=0,
+        result_bytes=1 << 22,
+    )["colour"]
+
+
+@pytest.mark.parametrize("rag", LAMBDAS, ids=[rag.name for rag in LAMBDAS])
+def test_the_translation_agrees_with_ruby(rag: Lambda) -> None:
+    cases = outputs(rag)
+    expected = ruby_colours(rag, cases)
     rules = translate(rag.text)
     disagreements = [
         (case, colour, rules.colour(*case))
@@ -75,3 +109,21 @@ def test_the_translation_agrees_with_ruby(rag: Lambda) -> None:
         if rules.colour(*case) != colour
     ]
     assert disagreements == []
+
+
+@pytest.fixture
+def ruby() -> Iterator[LocalRuby]:
+    local = LocalRuby()
+    yield local
+    local.close()
+
+
+@pytest.mark.parametrize("rag", [*LAMBDAS, *JUDGED], ids=[rag.name for rag in [*LAMBDAS, *JUDGED]])
+def test_through_the_runner_every_lambda_gets_rubys_colour(ruby: LocalRuby, rag: Lambda) -> None:
+    cases = outputs(rag, 120)
+    expected = ruby_colours(rag, cases)
+    judge = local_judge(ruby)
+    rules = Images(judge.host.engine, judge=judge).lambda_rules(rag.text)
+    given = [colour(rules, *case) for case in cases]
+    assert [c for c in expected if c == "faulty"] == []  # Ruby gives every case a colour
+    assert given == expected

@@ -38,6 +38,29 @@ def test_a_reported_run_is_judged_by_the_rules() -> None:
     assert r["stderr"] == {"content": "e", "truncated": False}
 
 
+class Verdicts:
+    """A Judge that gives one verdict and counts how often it was asked."""
+
+    def __init__(self, colour: str, reason: str | None = None) -> None:
+        self.given, self.asked = (colour, reason), 0
+
+    def verdict(self, stdout: str, stderr: str, status: int) -> tuple[str, str | None]:
+        self.asked += 1
+        return self.given
+
+
+def test_a_judge_colours_the_run_and_a_faulty_verdict_gives_its_reason() -> None:
+    assert result(Frames(status=1), rules=Verdicts("amber"))["colour"] == "amber"
+    faulty = result(Frames(status=1), rules=Verdicts("faulty", "the lambda raised"))
+    assert (faulty["colour"], faulty["faulty_reason"]) == ("faulty", "the lambda raised")
+
+
+def test_a_run_that_timed_out_is_not_judged() -> None:
+    judge = Verdicts("red")
+    assert result(Frames(status=137, timed_out=True), rules=judge)["colour"] == "timed_out"
+    assert judge.asked == 0
+
+
 def test_timed_out_wins_over_the_rules() -> None:
     r = result(Frames(status=137, timed_out=True))
     assert (r["colour"], r["timed_out"], r["status"]) == ("timed_out", True, 137)

@@ -73,6 +73,25 @@ def docker_errors() -> Iterator[None]:
         raise RunnerError(f"docker: {error}") from error
 
 
+def _create(api: docker.APIClient, spec: ContainerSpec, *, detach: bool, stdin_open: bool) -> str:
+    """Creates the container the spec describes; its id."""
+    return str(
+        api.create_container(
+            spec.image,
+            spec.command,
+            user=spec.user,
+            name=spec.name,
+            labels=spec.labels,
+            environment=spec.environment,
+            working_dir=spec.working_dir,
+            volumes=[mount["bind"] for mount in spec.binds.values()],
+            detach=detach,
+            stdin_open=stdin_open,
+            host_config=api.create_host_config(binds=spec.binds, **spec.limits),
+        )["Id"]
+    )
+
+
 def _run(
     api: docker.APIClient,
     container_id: str,
@@ -182,21 +201,9 @@ class DockerEngine:
     ) -> Outcome:
         api = self.api
         with docker_errors():
-            container_id = api.create_container(
-                spec.image,
-                spec.command,
-                user=spec.user,
-                name=spec.name,
-                labels=spec.labels,
-                environment=spec.environment,
-                working_dir=spec.working_dir,
-                volumes=[mount["bind"] for mount in spec.binds.values()],
-                # Not detached, so the SDK also sets StdinOnce: the container's stdin ends
-                # when the worker half-closes its end of the attach stream. Nothing to send:
-                # no stdin.
-                stdin_open=bool(stdin),
-                host_config=api.create_host_config(binds=spec.binds, **spec.limits),
-            )["Id"]
+            # Not detached, so the SDK also sets StdinOnce: the container's stdin ends when
+            # the worker half-closes its end of the attach stream. Nothing to send: no stdin.
+            container_id = _create(api, spec, detach=False, stdin_open=bool(stdin))
             try:
                 return _run(api, container_id, spec, stdin, deadline_s, stdout_limit, reported)
             finally:
@@ -205,22 +212,8 @@ class DockerEngine:
     def start_container(self, spec: ContainerSpec) -> str:
         api = self.api
         with docker_errors():
-            container_id = str(
-                api.create_container(
-                    spec.image,
-                    spec.command,
-                    user=spec.user,
-                    name=spec.name,
-                    labels=spec.labels,
-                    environment=spec.environment,
-                    working_dir=spec.working_dir,
-                    volumes=[mount["bind"] for mount in spec.binds.values()],
-                    # Detached: stdin stays open when an attach ends (no StdinOnce).
-                    detach=True,
-                    stdin_open=spec.open_stdin,
-                    host_config=api.create_host_config(binds=spec.binds, **spec.limits),
-                )["Id"]
-            )
+            # Detached: stdin stays open when an attach ends (no StdinOnce).
+            container_id = _create(api, spec, detach=True, stdin_open=spec.open_stdin)
             try:
                 api.start(container_id)
             except BaseException:

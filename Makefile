@@ -61,7 +61,7 @@ lint: bootstrap
 	$(PY) -m sandbox.scripts .run/shellcheck
 	shellcheck --shell=sh .run/shellcheck/disk.sh
 	cd agent && test -z "$$(gofmt -l .)" && GOPROXY=off go vet ./...
-	shellcheck scripts/*.sh images/build.sh
+	shellcheck scripts/*.sh images/build.sh images/bash-unit/bash_unit
 
 images:
 	bash images/build.sh

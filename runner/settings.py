@@ -19,7 +19,20 @@ LOOP_NAME_BYTES = 63
 
 HOST_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
+# The local images the tests and benchmarks run most (the ones a second test host gets)...
 LOCAL_IMAGES = ("cyber-dojo-local/shell:latest", "cyber-dojo-local/python-pytest:latest")
+# ...and those of the other cyber-dojo start-points the project builds images for (images/).
+START_POINT_IMAGES = tuple(
+    f"cyber-dojo-local/{name}:latest"
+    for name in (
+        "python-unittest",
+        "python-assert",
+        "bash-bats",
+        "bash-shunit2",
+        "bash-unit",
+        "gcc-assert",
+    )
+)
 
 
 class Settings(BaseSettings):
@@ -31,7 +44,7 @@ class Settings(BaseSettings):
     # can share one docker engine and each cleans up only what it made.
     instance: str = "runner"
     # Comma-separated glob patterns of the image references a kata may use.
-    images: str = ",".join(LOCAL_IMAGES)
+    images: str = ",".join(LOCAL_IMAGES + START_POINT_IMAGES)
     # The image of the short root/admin containers that prepare volumes and sandboxes.
     helper_image: str = "cyber-dojo-local/shell:latest"
     docker_host: str = "unix:///var/run/docker.sock"

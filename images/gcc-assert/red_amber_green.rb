@@ -1,0 +1,6 @@
+lambda { |stdout, stderr, status|
+  output = stdout + stderr
+  return :red if /Assertion `.*' failed\./.match(output)
+  return :green if status == 0 && /^All tests passed$/.match(output)
+  return :amber
+}

@@ -4,10 +4,12 @@
 # (or the image's own red_amber_green.rb, as cyber-dojo's images carry their lambda).
 # The language images follow the contract cyber-dojo's image_dockerfile_augmenter gives its
 # images: group sandbox (51966), user sandbox (41966, home /home/sandbox, shell bash), bash,
-# coreutils, tar, file; and they hold what their start-point's cyber-dojo.sh calls.
+# coreutils, tar, file (the shell image's busybox stands in for coreutils and tar, without
+# file); and they hold what their start-point's cyber-dojo.sh calls.
 # Images of one family share one base (its root filesystem is made once): python-* the
 # python one, bash-* the bash one, gcc-* the gcc one.
-# An image is built again when its recipe (this file and its folder) changed.
+# An image is built again when its recipe (this file, its Dockerfile and its folder) changed;
+# a base, when the functions that make its root filesystem did.
 # Usage: images/build.sh [--if-missing] [NAME ...]
 #   default: the language images and the image of the workers' Ruby judge (ruby-judge).
 #   runner-base, the local base of the runner's own image and of its Redis
@@ -138,7 +140,9 @@ base() {  # $1: family; makes its base image unless this run did, or it is curre
   local family=$1 image="$prefix/$1-base:latest" recipe started=$SECONDS
   [ -z "${based[$family]:-}" ] || return 0
   based[$family]=yes
-  recipe=$(sha256sum < "$here/build.sh" | cut -c1-12)
+  # Its recipe: the functions that make it and what they read, not the rest of this file.
+  recipe=$( { declare -f "rootfs_$family" debian slim static
+              echo "$suite $python_suite $RANDOM_ORDER"; } | sha256sum | cut -c1-12)
   if $if_missing && [ "$(recipe_of "$image")" = "$recipe" ]; then return; fi
   echo "building $image ..."
   rm -rf "$work/rootfs"
@@ -151,8 +155,10 @@ base() {  # $1: family; makes its base image unless this run did, or it is curre
 
 build() {  # $1: image folder name
   local name=$1 image="$prefix/$1:latest" family recipe started=$SECONDS
+  local dockerfile=$here/$name/Dockerfile  # else the folder's files on the family's base
+  [ -f "$dockerfile" ] || dockerfile=$here/language.Dockerfile
   family=$(family "$name")
-  recipe=$(cat "$here/build.sh" "$here/$name"/* | sha256sum | cut -c1-12)
+  recipe=$(cat "$here/build.sh" "$dockerfile" "$here/$name"/* | sha256sum | cut -c1-12)
   if $if_missing && [ "$(recipe_of "$image")" = "$recipe" ]; then
     echo "image $image is present"; return
   fi
@@ -161,7 +167,7 @@ build() {  # $1: image folder name
   local label=()  # a language image's colour rules, when it has them as a label
   [ ! -f "$here/$name/colour_rules.json" ] ||
     label=(--label "org.cyber-dojo.runner.colour-rules=$(cat "$here/$name/colour_rules.json")")
-  docker build -q --build-arg "BASE=$prefix/$family-base:latest" "${label[@]}" \
+  docker build -q -f "$dockerfile" --build-arg "BASE=$prefix/$family-base:latest" "${label[@]}" \
     --label "org.cyber-dojo.runner.recipe=$recipe" -t "$image" "$here/$name" >/dev/null
   echo "built $image in $((SECONDS - started)) s"
 }

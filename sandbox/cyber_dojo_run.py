@@ -33,6 +33,9 @@ SANDBOX = "/sandbox"
 # cyber-dojo's runner mounts /sandbox and /tmp so; their pages count against the memory limit.
 TMPFS_BYTES = 250 * MiB
 FS_CLEANERS = "cyber_dojo_fs_cleaners.sh"
+# The images cyber-dojo's runner gives SYS_PTRACE, by the start of their name.
+CLANG_IMAGES = ("cyberdojofoundation/clang", "ghcr.io/cyber-dojo-languages/clang")
+GiB = 1024 * MiB
 # The bash functions cyber-dojo's runner writes into the home, which start-points `source`.
 FS_CLEANERS_TEXT = """\
 function cyber_dojo_delete_dirs()
@@ -105,7 +108,7 @@ def _spec(
             job.kata_id, "run", avatar=job.avatar_name, job_id=job_id, fence=str(job.fence)
         ),
         binds=agent.bind(),
-        limits=cyber_dojo_limits(settings, uid, gid),
+        limits=cyber_dojo_limits(settings, uid, gid, request.image_name),
         working_dir="/",
     )
     agent_request = agent.RunRequest(
@@ -132,13 +135,25 @@ def _spec(
     return spec, agent_request
 
 
-def cyber_dojo_limits(settings: Settings, uid: int, gid: int) -> dict[str, Any]:
+def clang(image_name: str) -> bool:
+    """Whether cyber-dojo's runner takes the image for a clang one, whose address sanitizer
+    needs ptrace."""
+    return image_name.startswith(CLANG_IMAGES)
+
+
+def cyber_dojo_limits(settings: Settings, uid: int, gid: int, image_name: str) -> dict[str, Any]:
     """A run container's limits, with what cyber-dojo's runner gives a run instead: a writable
-    root, `/sandbox` (the user's) and `/tmp` executable tmpfs, and its open files, locks and
-    stack. The memory, pids, CPU and file-size limits stay the operator's (ARCHITECTURE.md
-    says where they are stricter, and why)."""
+    root, `/sandbox` (the user's) and `/tmp` executable tmpfs, its open files, locks and stack,
+    and a data segment of 4 GiB, or, for a clang image, SYS_PTRACE in the container's bounding
+    set (the agent's: the run's uid gets no capability, but ptrace of its own processes is
+    then allowed). The memory, pids, CPU and file-size limits stay the operator's
+    (docs/API.md, "How a run runs", says where they are stricter, and why)."""
     limits = run_limits(settings)
     ulimits = [u for u in limits["ulimits"] if u["name"] not in ("nofile", "stack")]
+    if clang(image_name):
+        limits["cap_add"] = [*limits["cap_add"], "SYS_PTRACE"]
+    else:
+        ulimits.append({"name": "data", "soft": 4 * GiB, "hard": 4 * GiB})
     return {
         **limits,
         "read_only": False,

@@ -22,28 +22,23 @@ from tests.stack import Stack
 IMAGES = Path(__file__).resolve().parents[2] / "images"
 ANSWERS = {"red": "6 * 9", "amber": "6 * 9sd", "green": "6 * 7"}
 
-# The head of the start-points' bash cyber-dojo.sh: set -e, the fs cleaners, a report folder
-# made empty as the run begins, caches removed as it ends.
-PREAMBLE = """\
-set -e
-source ~/cyber_dojo_fs_cleaners.sh
-export REPORT_DIR=${CYBER_DOJO_SANDBOX}/report
-function cyber_dojo_enter()
-{
-  cyber_dojo_reset_dirs ${REPORT_DIR}
-}
-function cyber_dojo_exit()
-{
-  cyber_dojo_delete_dirs .mypy_cache
-}
-cyber_dojo_enter
-trap cyber_dojo_exit EXIT SIGTERM
-"""
+
+def preamble(*caches: str) -> str:
+    """The head of the start-points' cyber-dojo.sh: set -e, the fs cleaners, a report folder
+    made empty as the run begins, the caches removed as it ends."""
+    deletions = "".join(f"  cyber_dojo_delete_dirs {cache}\n" for cache in caches)
+    return (
+        "set -e\nsource ~/cyber_dojo_fs_cleaners.sh\n"
+        "export REPORT_DIR=${CYBER_DOJO_SANDBOX}/report\n"
+        "function cyber_dojo_enter()\n{\n  cyber_dojo_reset_dirs ${REPORT_DIR}\n}\n"
+        f"function cyber_dojo_exit()\n{{\n  :\n{deletions}}}\n"
+        "cyber_dojo_enter\ntrap cyber_dojo_exit EXIT SIGTERM\n"
+    )
 
 
 def python_script(coverage: str, module: str) -> str:
     """The python start-points' cyber-dojo.sh: mypy, the tests under coverage, pycodestyle."""
-    return PREAMBLE + (
+    return preamble(".mypy_cache") + (
         "echo MyPy\n"
         "mypy *.py | tee ${REPORT_DIR}/mypy.txt || true\n"
         f"echo\n{coverage} run --source=${{CYBER_DOJO_SANDBOX}} {module}*test*.py\n"
@@ -170,7 +165,7 @@ START_POINTS = [
     StartPoint(
         "gcc-assert",
         {
-            "cyber-dojo.sh": PREAMBLE + "\nmake\ngcovr --root . > report/coverage.txt\n",
+            "cyber-dojo.sh": preamble() + "\nmake\ngcovr --root . > report/coverage.txt\n",
             "makefile": MAKEFILE,
             "hiker.h": "#ifndef HIKER_H\n#define HIKER_H\n\nint answer(void);\n\n#endif\n",
             "hiker.c": '#include "hiker.h"\n\nint answer(void)\n{{\n    return {answer};\n}}\n',

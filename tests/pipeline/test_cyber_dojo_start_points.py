@@ -14,25 +14,14 @@ import pytest
 from runner.identifiers import cyber_dojo_sandbox
 from tests.conftest import PYTHON, SHELL
 from tests.pipeline.test_cyber_dojo import TEST, run
+from tests.pipeline.test_cyber_dojo_start_point_kinds import preamble
 from tests.stack import Stack
 
 # A start-point-style cyber-dojo.sh of the python-pytest kind: set -e, the fs cleaners
 # sourced, bash functions, a trap, a report folder, mypy, coverage and pycodestyle.
-PYTEST_SH = """\
-set -e
-source ~/cyber_dojo_fs_cleaners.sh
-export REPORT_DIR=${CYBER_DOJO_SANDBOX}/report
-function cyber_dojo_enter()
-{
-  cyber_dojo_reset_dirs ${REPORT_DIR}
-}
-function cyber_dojo_exit()
-{
-  cyber_dojo_delete_dirs .pytest_cache
-  cyber_dojo_delete_dirs .mypy_cache
-}
-cyber_dojo_enter
-trap cyber_dojo_exit EXIT SIGTERM
+PYTEST_SH = (
+    preamble(".pytest_cache", ".mypy_cache")
+    + """\
 export PYTEST_ADDOPTS="-v"
 echo MyPy
 mypy *.py | tee ${REPORT_DIR}/mypy.txt || true
@@ -45,6 +34,7 @@ echo
 pycodestyle ${CYBER_DOJO_SANDBOX} --ignore E302,E305,W293 --max-line-length=80 \\
   > ${REPORT_DIR}/style.txt
 """
+)
 # A lambda of the kind python-pytest's start-point carries.
 PYTEST_LAMBDA = """
 lambda { |stdout, stderr, status|

@@ -7,6 +7,7 @@ colour); the differential test also feeds every lambda outputs made from its `wo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 Sample = tuple[str, str, int, str]
 
@@ -453,6 +454,40 @@ lambda { |stdout, stderr, status|
         [("", "", 0, "green"), ("", "", 1, "red"), ("", "", 2, "amber")],
         ["x"],
     ),
+]
+
+# The lambdas of the project's language images (images/*/red_amber_green.rb), with outputs of
+# the kind their start-points' runs print.
+IMAGES = Path(__file__).resolve().parents[2] / "images"
+IMAGE_SAMPLES: dict[str, tuple[list[Sample], list[str]]] = {
+    "python-unittest": (
+        [("", "FAILED (failures=1)\n", 1, "red"), ("", "Ran 1 test\n\nOK\n", 0, "green")],
+        ["FAILED (failures=1)", "FAILED (errors=1)", "FAILED (failures=1, errors=2)", "OK"],
+    ),
+    "python-assert": (
+        [("", "    assert x\nAssertionError\n", 1, "red"), ("All tests passed\n", "", 0, "green")],
+        ["AssertionError", "AssertionErrors", "All tests passed", "SyntaxError"],
+    ),
+    "bash-bats": (
+        [("not ok 1\n# ./hiker.sh: line 5: 6 * 9sd\n", "", 1, "amber"), ("ok 1\n", "", 0, "green")],
+        ["./hiker.sh: line 5: ", ": line 12: ", "not ok 1", "line 5"],
+    ),
+    "bash-shunit2": (
+        [("FAILED (failures=2)\n", 'line 5: (error token is "9sd")\n', 1, "amber")],
+        ['(error token is "9sd")', "ASSERT:expected:<42> but was:<54>", "error token is"],
+    ),
+    "bash-unit": (
+        [("\tRunning test_a ... FAILURE\n", "", 1, "red"), ("x ... SUCCESS\n", "", 0, "green")],
+        ["\tRunning test_a ... FAILURE", "... SUCCESS", "./hiker.sh: line 5:", "..."],
+    ),
+    "gcc-assert": (
+        [("", "tests: x.c:7: main: Assertion `f() == 42' failed.\n", 2, "red")],
+        ["Assertion `answer() == 42' failed.", "All tests passed", "Assertion", "failed."],
+    ),
+}
+IMAGE_LAMBDAS = [
+    Lambda(f"{name}'s", (IMAGES / name / "red_amber_green.rb").read_text(), samples, words)
+    for name, (samples, words) in IMAGE_SAMPLES.items()
 ]
 
 # Lambdas that Ruby judges faulty: what each does, the lambda, what the judge's reason says.

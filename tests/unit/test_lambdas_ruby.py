@@ -22,7 +22,7 @@ from sandbox.images import Images
 from sandbox.report import Frames
 from sandbox.results import Judge, run_result
 from tests.unit.local_judge import LocalRuby, local_judge
-from tests.unit.rag_lambdas import JUDGED, LAMBDAS, Lambda
+from tests.unit.rag_lambdas import IMAGE_LAMBDAS, IMAGES, JUDGED, LAMBDAS, Lambda
 from traffic_lights.lambdas import translate
 from traffic_lights.rules import ColourRules
 
@@ -118,7 +118,15 @@ def ruby() -> Iterator[LocalRuby]:
     local.close()
 
 
-@pytest.mark.parametrize("rag", [*LAMBDAS, *JUDGED], ids=[rag.name for rag in [*LAMBDAS, *JUDGED]])
+EVERY = [*LAMBDAS, *JUDGED, *IMAGE_LAMBDAS]
+
+
+def test_every_image_lambda_is_among_them() -> None:
+    images = {path.parent.name for path in IMAGES.glob("*/red_amber_green.rb")}
+    assert {rag.name.removesuffix("'s") for rag in IMAGE_LAMBDAS} == images
+
+
+@pytest.mark.parametrize("rag", EVERY, ids=[rag.name for rag in EVERY])
 def test_through_the_runner_every_lambda_gets_rubys_colour(ruby: LocalRuby, rag: Lambda) -> None:
     cases = outputs(rag, 120)
     expected = ruby_colours(rag, cases)

@@ -19,10 +19,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 
+from bench.soak.cyber_dojo import CyberDojoLoad
 from bench.soak.load import Load, canary_baseline
 from bench.soak.report import summary
 from bench.soak.service import Leftovers, SoakService
-from bench.soak.tally import Fault, Tally, tally
+from bench.soak.tally import CYBER_DOJO, Fault, Tally, tally
 
 KATAS = 16  # half shell, half python
 THREADS = 4
@@ -112,6 +113,10 @@ def soak(service: SoakService, load_s: float, stopping: threading.Event) -> Outc
     say(f"the runner answers on {service.url}, its docker engine on {engine}")
     expected = canary_baseline(service.url)
     load = Load(service.url, KATAS, THREADS, stopping)
+    cyber_dojo = CyberDojoLoad(service.url, stopping)
+    cyber_dojo.baseline()
+    assert cyber_dojo.canary is not None
+    expected[CYBER_DOJO] = cyber_dojo.canary
     load.setup()
     made = sum(kata.made for kata in load.katas)
     say(f"{made} of {KATAS} katas made; the load runs {load_s / 60:g} min")
@@ -121,15 +126,20 @@ def soak(service: SoakService, load_s: float, stopping: threading.Event) -> Outc
         target=inject, args=(service, load, started, load_s, faults), daemon=True
     )
     injector.start()
+    calls = threading.Thread(target=cyber_dojo.run, args=(started + load_s,), daemon=True)
+    calls.start()
     load.run(started + load_s)
     injector.join()
+    calls.join()
     say(f"the load ended: {len(load.accepted())} jobs accepted; draining")
     load.finish(time.time() + DRAIN_S)
     say("deleting every kata")
     load.delete(time.time() + DELETE_S)
+    cyber_dojo.delete(time.time() + DELETE_S)
+    sent = load.sent + cyber_dojo.sent
     with (service.log_dir / "jobs.jsonl").open("w") as jobs:  # to look into a problem
-        jobs.writelines(json.dumps(asdict(one)) + "\n" for one in load.sent)
-    return Outcome(tally(load.sent, expected, faults), faults, started)
+        jobs.writelines(json.dumps(asdict(one)) + "\n" for one in sent)
+    return Outcome(tally(sent, expected, faults), faults, started)
 
 
 def inject(

@@ -37,6 +37,10 @@ def summary(
         ("  of which around a fault (allowed)", counts(found.fault_failed)),
         ("hostile runs done", f"{sum(found.hostile.values())}, of {len(found.hostile)} kinds"),
         ("canaries run", str(found.canaries)),
+        (
+            "cyber-dojo calls answered",
+            f"{sum(found.cyber_dojo.values())}, of {len(found.cyber_dojo)} kinds",
+        ),
         ("LOST", str(len(found.lost))),
         ("WRONG", str(len(found.wrong))),
         ("OUT OF ORDER", str(len(found.out_of_order))),

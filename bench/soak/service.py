@@ -21,6 +21,7 @@ from typing import TypeVar
 import redis
 import requests
 
+from bench.soak.cyber_dojo import IMAGES as CYBER_DOJO_IMAGES
 from harness.engines import DockerEngineProcess
 from harness.services import (
     RedisServer,
@@ -75,7 +76,7 @@ class SoakService:
     def start(self) -> None:
         """The engine with the local images, Redis, the worker, beat and the API; ready."""
         self.engine = self._started(DockerEngineProcess(f"rs{self.instance[-6:]}", self.log_dir))
-        self.engine.load_images(list(LOCAL_IMAGES))
+        self.engine.load_images([*LOCAL_IMAGES, *CYBER_DOJO_IMAGES])
         self.redis = self._started(RedisServer(self.log_dir))
         metrics_dir = self.log_dir / "metrics"
         metrics_dir.mkdir()

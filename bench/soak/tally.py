@@ -25,6 +25,7 @@ from typing import Any, Literal
 from bench.soak.payloads import listed_seqs
 
 Outcome = Literal["accepted", "refused", "unknown"]  # unknown: the answer was lost
+CYBER_DOJO = "cyber_dojo"  # the role of a /run_cyber_dojo_sh call, and its canary's key
 FAULT_CODES = frozenset({"worker_lost", "docker_unavailable", "host_lost"})
 # A job lost to a worker ends after the lease TTL (30 s) and the sweep (5 s); one that met a
 # stopped engine, at most a job's time after it is back.
@@ -45,7 +46,7 @@ class Sent:
 
     kata_id: str
     avatar: str
-    role: str  # kata, avatar, honest, hostile, canary, delete
+    role: str  # kata, avatar, honest, hostile, canary, delete, cyber_dojo
     kind: str  # the hostile kind, else the role
     image: str
     sent_at: float  # wall-clock time of the submission
@@ -113,6 +114,7 @@ class Tally:
     out_of_order: list[Problem] = field(default_factory=list)
     canaries: int = 0
     hostile: Counter[str] = field(default_factory=Counter)
+    cyber_dojo: Counter[str] = field(default_factory=Counter)  # protocol calls by kind
     latencies_s: dict[str, list[float]] = field(default_factory=dict)
 
     def problems(self) -> int:
@@ -193,10 +195,36 @@ def judge(one: Sent, expected: dict[str, Expected], faults: Sequence[Fault], fou
         if want is not None and seen != want:
             what, detail = canary_difference(want, seen)
             found.wrong.append(Problem(f"canary {one.kind}: {what}", where, detail))
+    elif one.role == CYBER_DOJO:
+        judge_cyber_dojo(one, result, expected.get(CYBER_DOJO), faults, found)
     elif one.role == "honest":
         what, detail = honest_problem(result)
         if what:
             found.wrong.append(Problem(f"honest run {what}", where, detail))
+
+
+def judge_cyber_dojo(
+    one: Sent,
+    result: dict[str, Any],
+    canary: Expected | None,
+    faults: Sequence[Fault],
+    found: Tally,
+) -> None:
+    """Counts a /run_cyber_dojo_sh answer: the outcome its call must have (a run made faulty
+    by a fault under way is allowed), and a canary's sight."""
+    found.cyber_dojo[one.kind] += 1
+    outcome = str(result.get("outcome"))
+    stdout = str((result.get("stdout") or {}).get("content", ""))
+    if outcome == "faulty" and near_fault(one, faults):
+        found.fault_failed["faulty (cyber-dojo)"] += 1
+    elif one.expect and outcome != one.expect[1]:
+        said = str(result.get("log") or "") + " " + stdout[-120:]
+        found.wrong.append(Problem(f"cyber-dojo {one.kind}: {outcome}", one.where(), said))
+    elif one.kind == "canary" and canary is not None:
+        seen = Expected(stdout, outcome)
+        if seen != canary:
+            what, detail = canary_difference(canary, seen)
+            found.wrong.append(Problem(f"cyber-dojo canary: {what}", one.where(), detail))
 
 
 def shape(message: str) -> str:

@@ -7,8 +7,18 @@ from typing import Any
 
 import pytest
 
+from bench.soak.cyber_dojo import record
 from bench.soak.payloads import SHELL, listed_seqs, seq_name
-from bench.soak.tally import Expected, Fault, Sent, near_fault, overlaps, sequence_problems, tally
+from bench.soak.tally import (
+    CYBER_DOJO,
+    Expected,
+    Fault,
+    Sent,
+    near_fault,
+    overlaps,
+    sequence_problems,
+    tally,
+)
 
 T0 = 1_800_000_000.0
 FRESH = Expected("process 0 sh\ncyber-dojo.sh\ncanary\n", "green")
@@ -192,3 +202,43 @@ def test_a_hostile_run_must_show_what_its_kind_expects() -> None:
     found = tally([hog], {}, [])
     assert found.hostile == {"memory_hog": 1}
     assert [p.what for p in found.wrong] == ["hostile memory_hog: oom_killed not True"]
+
+
+def cyber_dojo_call(
+    kind: str, outcome: str, expect: str | None, at: float = T0, **answer: Any
+) -> Sent:
+    """A /run_cyber_dojo_sh call of the soak's cyber-dojo stream, answered so."""
+    one = Sent("Ab12Cd", "", CYBER_DOJO, kind, SHELL, at, expect=expect and ("outcome", expect))
+    said = {"outcome": outcome, "stdout": {"content": "canary\n"}, "log": {}, **answer}
+    one.outcome, one.job = "accepted", record(said, at, at + 1)
+    return one
+
+
+def test_a_cyber_dojo_call_must_have_its_outcome_unless_a_fault_made_it_faulty() -> None:
+    fault = Fault("docker engine", T0, T0 + 5)
+    calls = [
+        cyber_dojo_call("bats red", "red", "red"),
+        cyber_dojo_call("bats green", "amber", "green", at=T0 + 500),
+        cyber_dojo_call("bats amber", "faulty", "amber"),  # during the fault
+        cyber_dojo_call("fork bomb", "amber", None, at=T0 + 500),
+    ]
+    found = tally(calls, {}, [fault])
+    assert found.cyber_dojo == {"bats red": 1, "bats green": 1, "bats amber": 1, "fork bomb": 1}
+    assert [p.what for p in found.wrong] == ["cyber-dojo bats green: amber"]
+    assert found.fault_failed == {"faulty (cyber-dojo)": 1}
+
+
+def test_a_cyber_dojo_run_that_a_fault_stopped_counts_as_failed_with_its_code() -> None:
+    log = {"code": "docker_unavailable", "message": "the engine went"}
+    failed = cyber_dojo_call("gcc red", "faulty", "red", log=log)
+    assert failed.state == "failed" and failed.code == "docker_unavailable"
+    found = tally([failed], {}, [Fault("docker engine", T0, T0 + 5)])
+    assert found.fault_failed == {"docker_unavailable": 1} and found.wrong == []
+
+
+def test_a_cyber_dojo_canary_must_see_what_a_fresh_run_sees() -> None:
+    fresh = {CYBER_DOJO: Expected("canary\n", "green")}
+    same = cyber_dojo_call("canary", "green", None)
+    seeing = cyber_dojo_call("canary", "green", None, stdout={"content": "/tmp/left\ncanary\n"})
+    found = tally([same, seeing], fresh, [])
+    assert [p.what for p in found.wrong] == ["cyber-dojo canary: saw files in /tmp"]

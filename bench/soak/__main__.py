@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the clean-up runs to its end
         stopping.set()  # no further round or fault
+        service.stop_worker()  # its processes remove their Ruby judges as they end
         if service.engine is not None:
             try:
                 leftovers = service.leftovers()
@@ -133,6 +134,7 @@ def soak(service: SoakService, load_s: float, stopping: threading.Event) -> Outc
     calls.join()
     say(f"the load ended: {len(load.accepted())} jobs accepted; draining")
     load.finish(time.time() + DRAIN_S)
+    cyber_dojo.finish(time.time() + DRAIN_S)
     say("deleting every kata")
     load.delete(time.time() + DELETE_S)
     cyber_dojo.delete(time.time() + DELETE_S)

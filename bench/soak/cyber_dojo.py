@@ -114,6 +114,16 @@ class CyberDojoLoad:
                 return
             self.sent.append(self._call(cyber_dojo_id, call))
 
+    def finish(self, until: float) -> None:
+        """Reads back, until `until`, the job of each call answered before its job ended
+        (`faulty`, "did not end the run within"): the job itself must still end, and right."""
+        with RunnerClient(self.url, retries=0) as client:
+            for one in self.sent:
+                log = ((one.job or {}).get("result") or {}).get("log") or {}
+                if one.role == CYBER_DOJO and late(log):
+                    one.job_id, one.late = str(log["job_id"]), True
+                    wait(client, one, until)
+
     def delete(self, until: float) -> None:
         """DELETEs the katas the ids ran in, each recorded and waited for."""
         with RunnerClient(self.url, retries=0) as client:
@@ -129,16 +139,22 @@ class CyberDojoLoad:
         one = Sent(cyber_dojo_id, "", CYBER_DOJO, call.kind, call.image, time.time(), expect=expect)
         try:
             answer = self._post(cyber_dojo_id, call)
+        except requests.HTTPError as error:  # the protocol's exception answer
+            said = error.response
+            one.outcome = "refused"
+            one.detail = f"{said.status_code} {said.text}" if said is not None else str(error)
         except requests.ConnectionError as error:
             refused = "Connection refused" in str(error)
             one.outcome = "refused" if refused else "unknown"
             one.detail = "connection refused" if refused else type(error).__name__
-            time.sleep(0.5)
         except (requests.RequestException, ValueError, KeyError) as error:
-            one.outcome, one.detail = "unknown", f"{type(error).__name__}: {error}"[:200]
-            time.sleep(0.5)
+            one.outcome, one.detail = "unknown", f"{type(error).__name__}: {error}"
         else:
             one.outcome, one.job = "accepted", record(answer, one.sent_at, time.time())
+            return one
+        # Not answered: when it ended tells whether a fault was under way meanwhile.
+        one.detail, one.job = one.detail[:200], {"finished_at": iso(time.time())}
+        time.sleep(0.5)
         return one
 
     def _post(self, cyber_dojo_id: str, call: Call) -> dict[str, Any]:
@@ -151,6 +167,11 @@ class CyberDojoLoad:
         answer.raise_for_status()
         result: dict[str, Any] = answer.json()["run_cyber_dojo_sh"]
         return result
+
+
+def late(log: dict[str, Any]) -> bool:
+    """Whether a faulty answer's log says the job had not ended when the call stopped waiting."""
+    return "job_id" in log and "did not end the run within" in str(log.get("reason", ""))
 
 
 def record(answer: dict[str, Any], sent_at: float, answered_at: float) -> dict[str, Any]:

@@ -39,7 +39,8 @@ def summary(
         ("canaries run", str(found.canaries)),
         (
             "cyber-dojo calls answered",
-            f"{sum(found.cyber_dojo.values())}, of {len(found.cyber_dojo)} kinds",
+            f"{sum(found.cyber_dojo.values())}, of {len(found.cyber_dojo)} kinds"
+            f" ({found.cyber_dojo_late} before their job ended: the job judged)",
         ),
         ("LOST", str(len(found.lost))),
         ("WRONG", str(len(found.wrong))),

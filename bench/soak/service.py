@@ -180,16 +180,20 @@ class SoakService:
         disk.remove_all(host)
         return Leftovers(len(containers), len(volumes), len(disks), detail)
 
-    def stop(self) -> tuple[list[str], list[str]]:
-        """Stops every process started, the engine last (its folder removed). Returns the
-        processes of their sessions that outlived them, and those the engine left after its
-        SIGKILL (its shims, which name its folder); both are then killed."""
+    def stop_worker(self) -> None:
+        """A warm shutdown of the worker: only the main process is told, it ends its pool
+        itself."""
         if self.worker is not None and self.worker.process.poll() is None:
-            # A warm shutdown: only the main process is told, it ends its pool itself.
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.worker.pid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.worker.process.wait(30)
+
+    def stop(self) -> tuple[list[str], list[str]]:
+        """Stops every process started, the engine last (its folder removed). Returns the
+        processes of their sessions that outlived them, and those the engine left after its
+        SIGKILL (its shims, which name its folder); both are then killed."""
+        self.stop_worker()
         for service in reversed(self.started):
             if not isinstance(service, DockerEngineProcess):
                 with contextlib.suppress(Exception):

@@ -56,6 +56,7 @@ class Sent:
     expect: tuple[str, object] | None = None  # what a hostile run's result must show
     job: dict[str, Any] | None = None
     vanished: bool = False  # the API answered job_not_found
+    late: bool = False  # a cyber-dojo call answered before its job ended: the job read back
     detail: str = ""  # why it was not accepted
 
     def where(self) -> str:
@@ -115,6 +116,7 @@ class Tally:
     canaries: int = 0
     hostile: Counter[str] = field(default_factory=Counter)
     cyber_dojo: Counter[str] = field(default_factory=Counter)  # protocol calls by kind
+    cyber_dojo_late: int = 0  # calls answered before their job ended (the job judged)
     latencies_s: dict[str, list[float]] = field(default_factory=dict)
 
     def problems(self) -> int:
@@ -213,7 +215,9 @@ def judge_cyber_dojo(
     """Counts a /run_cyber_dojo_sh answer: the outcome its call must have (a run made faulty
     by a fault under way is allowed), and a canary's sight."""
     found.cyber_dojo[one.kind] += 1
-    outcome = str(result.get("outcome"))
+    found.cyber_dojo_late += one.late
+    # The answer's outcome; of a late call, its job's colour, read back through the API.
+    outcome = str(result.get("outcome", result.get("colour")))
     stdout = str((result.get("stdout") or {}).get("content", ""))
     if outcome == "faulty" and near_fault(one, faults):
         found.fault_failed["faulty (cyber-dojo)"] += 1

@@ -242,3 +242,22 @@ def test_a_cyber_dojo_canary_must_see_what_a_fresh_run_sees() -> None:
     seeing = cyber_dojo_call("canary", "green", None, stdout={"content": "/tmp/left\ncanary\n"})
     found = tally([same, seeing], fresh, [])
     assert [p.what for p in found.wrong] == ["cyber-dojo canary: saw files in /tmp"]
+
+
+def test_a_call_answered_before_its_job_ended_is_judged_by_the_job_read_back() -> None:
+    late = cyber_dojo_call("bats green", "green", "green")
+    late.late, late.job = True, job(result={"colour": "green", "stdout": {"content": ""}})
+    wrong = cyber_dojo_call("bats red", "red", "red")
+    wrong.late, wrong.job = True, job(result={"colour": "amber", "stdout": {"content": ""}})
+    found = tally([late, wrong], {}, [])
+    assert found.cyber_dojo_late == 2
+    assert [p.what for p in found.wrong] == ["cyber-dojo bats red: amber"]
+
+
+def test_a_call_unanswered_while_a_fault_began_is_allowed() -> None:
+    one = Sent("Ab12Cd", "", CYBER_DOJO, "gcc red", SHELL, T0 - 20, "unknown", detail="boom")
+    one.job = {"finished_at": iso(T0 + 1)}  # sent before the fault, failed during it
+    assert tally([one], {}, [Fault("API master", T0, T0 + 3)]).wrong == []
+    assert [p.what for p in tally([one], {}, []).wrong] == [
+        "cyber_dojo not accepted: unknown: boom"
+    ]

@@ -140,9 +140,7 @@ class CyberDojoLoad:
         try:
             answer = self._post(cyber_dojo_id, call)
         except requests.HTTPError as error:  # the protocol's exception answer
-            said = error.response
-            one.outcome = "refused"
-            one.detail = f"{said.status_code} {said.text}" if said is not None else str(error)
+            one.outcome, one.detail = "refused", refusal(error.response)
         except requests.ConnectionError as error:
             refused = "Connection refused" in str(error)
             one.outcome = "refused" if refused else "unknown"
@@ -167,6 +165,18 @@ class CyberDojoLoad:
         answer.raise_for_status()
         result: dict[str, Any] = answer.json()["run_cyber_dojo_sh"]
         return result
+
+
+def refusal(answer: requests.Response | None) -> str:
+    """The status and message of the protocol's exception answer (its body echoes the
+    request, left out)."""
+    if answer is None:
+        return "no answer"
+    try:
+        message = answer.json()["exception"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = answer.text
+    return f"{answer.status_code} {message}"
 
 
 def late(log: dict[str, Any]) -> bool:
